@@ -12,6 +12,7 @@ signal as an integer that fails loudly on X or Z.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import pathlib
@@ -50,39 +51,43 @@ def run(top, *, name: str, test_module: str, simulator: str,
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{name}.sv"
     text = to_verilog(top, name)
-    stamp = build_dir / "built.sha256"
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    changed = _write_if_changed(source, text)
+    # one build directory, one user at a time: pytest-xdist may run two tests of the same
+    # design at once, and one must not rebuild the binary while the other runs it
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = build_dir / "built.sha256"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        changed = _write_if_changed(source, text)
 
-    runner = get_runner(simulator)
-    if changed or not stamp.exists() or stamp.read_text() != digest:
-        if simulator == "verilator" and shutil.which("verilator") is None:
-            raise RuntimeError("verilator not found: run `make setup` (apt-get install verilator)")
-        runner.build(
-            verilog_sources=[source],
-            hdl_toplevel=name,
-            build_dir=build_dir,
-            always=True,
-            timescale=TIMESCALE,
-            build_args=VERILATOR_ARGS if simulator == "verilator" else [],
-        )
-        stamp.write_text(digest)
+        runner = get_runner(simulator)
+        if changed or not stamp.exists() or stamp.read_text() != digest:
+            if simulator == "verilator" and shutil.which("verilator") is None:
+                raise RuntimeError("verilator not found: run `make setup` (apt-get install verilator)")
+            runner.build(
+                verilog_sources=[source],
+                hdl_toplevel=name,
+                build_dir=build_dir,
+                always=True,
+                timescale=TIMESCALE,
+                build_args=VERILATOR_ARGS if simulator == "verilator" else [],
+            )
+            stamp.write_text(digest)
 
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    env.update(extra_env or {})
-    try:
-        results = runner.test(
-            test_module=test_module,
-            hdl_toplevel=name,
-            hdl_toplevel_lang="verilog",
-            build_dir=build_dir,
-            test_dir=build_dir,
-            testcase=testcase,
-            extra_env=env,
-            timescale=TIMESCALE,
-        )
-    except SystemExit as exc:  # cocotb 1.9 exits under pytest when a cocotb test failed
-        raise AssertionError(f"{name} ({simulator}): {exc}") from None
+        env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        env.update(extra_env or {})
+        try:
+            results = runner.test(
+                test_module=test_module,
+                hdl_toplevel=name,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=build_dir,
+                testcase=testcase,
+                extra_env=env,
+                timescale=TIMESCALE,
+            )
+        except SystemExit as exc:  # cocotb 1.9 exits under pytest when a cocotb test failed
+            raise AssertionError(f"{name} ({simulator}): {exc}") from None
     tests, failed = get_results(pathlib.Path(results))
     assert tests > 0, f"{name} ({simulator}): no cocotb test ran"
     assert failed == 0, f"{name} ({simulator}): {failed} of {tests} cocotb tests failed"
