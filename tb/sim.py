@@ -1,7 +1,8 @@
 """The one runner every test uses to simulate an Amaranth component under cocotb 1.9.
 
 ``run(top, name=..., test_module=..., simulator=...)`` converts ``top`` to Verilog in
-``sim_build/<name>/<simulator>/``, builds it with ``cocotb.runner`` (only when the
+``sim_build/<name>/<simulator>/<name>.sv`` (SystemVerilog ``always_comb``: see
+:mod:`hw.verilog` for why, amaranth #1629), builds it with ``cocotb.runner`` (only when the
 Verilog text changed), runs the cocotb module, and raises ``AssertionError`` unless at
 least one cocotb test ran and none failed. Callers encode parameters in ``name`` so
 that pytest-xdist workers never share a build directory.
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import pathlib
 import shutil
+import sys
 
 from hw.verilog import to_verilog
 
@@ -30,7 +31,16 @@ TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale; Icarus needs
 #: UNUSED) that say nothing about behaviour; `verilator --lint-only -Wall` is run on each core
 #: separately and its waivers are listed there. --timescale: cocotb 1.9 does not pass the
 #: runner's timescale to Verilator.
+#: No --x-assign/--x-initial unique: Amaranth gives every register an initialiser in its
+#: declaration, its combinational temporaries are assigned in full in each always_comb, and it
+#: emits no 'x constants, so there is no X for those options to randomise; the defaults (fast)
+#: keep the build as quick as it can be.
 VERILATOR_ARGS = ["-Wno-fatal", "--timescale", "{}/{}".format(*TIMESCALE)]
+
+#: What each simulator's build leaves behind; its absence forces a rebuild.
+_BINARY = {"icarus": "sim.vvp", "verilator": "{name}"}
+#: Programs each simulator needs (the first one is also the Debian package name).
+_TOOLS = {"icarus": ("iverilog", "vvp"), "verilator": ("verilator", "make", "g++")}
 
 
 def _write_if_changed(path: pathlib.Path, text: str) -> bool:
@@ -55,26 +65,38 @@ def run(top, *, name: str, test_module: str, simulator: str,
     # design at once, and one must not rebuild the binary while the other runs it
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # rebuild only when the Verilog text or the build options changed (Verilator takes
+        # tens of seconds), or when a previous build did not finish
         stamp = build_dir / "built.sha256"
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        build_args = VERILATOR_ARGS if simulator == "verilator" else []
+        digest = hashlib.sha256(repr((text, build_args, TIMESCALE)).encode()).hexdigest()
         changed = _write_if_changed(source, text)
+        binary = build_dir / _BINARY[simulator].format(name=name)
 
         runner = get_runner(simulator)
-        if changed or not stamp.exists() or stamp.read_text() != digest:
-            if simulator == "verilator" and shutil.which("verilator") is None:
-                raise RuntimeError("verilator not found: run `make setup` (apt-get install verilator)")
-            runner.build(
-                verilog_sources=[source],
-                hdl_toplevel=name,
-                build_dir=build_dir,
-                always=True,
-                timescale=TIMESCALE,
-                build_args=VERILATOR_ARGS if simulator == "verilator" else [],
-            )
+        if changed or not binary.exists() or not stamp.exists() or stamp.read_text() != digest:
+            stamp.unlink(missing_ok=True)
+            for tool in _TOOLS[simulator]:
+                if shutil.which(tool) is None:
+                    raise RuntimeError(f"{tool} not found: run `make setup` (or apt-get install {_TOOLS[simulator][0]})")
+            try:
+                runner.build(
+                    verilog_sources=[source],
+                    hdl_toplevel=name,
+                    build_dir=build_dir,
+                    always=True,
+                    timescale=TIMESCALE,
+                    build_args=build_args,
+                )
+            except SystemExit as exc:  # cocotb 1.9 exits when the compiler fails
+                raise AssertionError(f"{name} ({simulator}): build failed: {exc}") from None
             stamp.write_text(digest)
 
-        env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        env.update(extra_env or {})
+        # cocotb 1.9's runner sets the simulator's PYTHONPATH to this process's sys.path
+        # (overriding any PYTHONPATH in extra_env), so the repo root goes there for
+        # `tb.xxx_tb` and `model` to import inside the simulator
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
         try:
             results = runner.test(
                 test_module=test_module,
@@ -83,7 +105,7 @@ def run(top, *, name: str, test_module: str, simulator: str,
                 build_dir=build_dir,
                 test_dir=build_dir,
                 testcase=testcase,
-                extra_env=env,
+                extra_env=dict(extra_env or {}),
                 timescale=TIMESCALE,
             )
         except SystemExit as exc:  # cocotb 1.9 exits under pytest when a cocotb test failed

@@ -20,3 +20,11 @@ def test_failing_cocotb_test_fails_the_run(simulator: str) -> None:
     with pytest.raises(AssertionError, match="(?i)failed"):
         run(SmokeCounter(), name="smoke", test_module="tb.smoke_tb", simulator=simulator,
             testcase="deliberately_failing")
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_run_without_any_cocotb_test_fails(simulator: str) -> None:
+    # tb.smoke holds the design and no cocotb test: a run that tests nothing must not pass
+    with pytest.raises(AssertionError, match="no cocotb test ran"):
+        run(SmokeCounter(), name="smoke", test_module="tb.smoke", simulator=simulator)

@@ -3,19 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v iverilog >/dev/null && command -v vvp >/dev/null || missing+=(iverilog)
-command -v verilator >/dev/null || missing+=(verilator)
-command -v make >/dev/null || missing+=(make)
-command -v g++ >/dev/null || missing+=(g++)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "setup: installing ${missing[*]} with apt-get"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+sims_missing=0
+for tool in iverilog vvp verilator; do command -v "$tool" >/dev/null || sims_missing=1; done
+extra=()
+command -v make >/dev/null || extra+=(make)
+command -v g++ >/dev/null || extra+=(g++)
+if [ "$sims_missing" = 1 ] || [ ${#extra[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        pkgs=("${extra[@]}")
+        [ "$sims_missing" = 0 ] || pkgs=(iverilog verilator "${pkgs[@]}")
+        echo "setup: apt-get install -y ${pkgs[*]}"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"
     else
-        echo "setup: missing ${missing[*]}; install them with:" >&2
-        echo "    sudo apt-get install -y ${missing[*]}" >&2
+        echo "setup: simulators or build tools are missing; install them with:" >&2
+        [ "$sims_missing" = 0 ] || echo "sudo apt-get install -y iverilog verilator"
+        [ ${#extra[@]} -eq 0 ] || echo "sudo apt-get install -y ${extra[*]}"
         exit 1
     fi
 fi
