@@ -78,3 +78,6 @@ async def full_throughput_when_sink_always_ready(dut):
     assert src.times[-1] - src.times[0] == N - 1, "the source was never refused"
     assert sink.times[0] - src.times[0] == LATENCY, f"first block after {sink.times[0] - src.times[0]} cycles"
     assert sink.times[-1] - sink.times[0] == N - 1, "one block per cycle"
+    span = sink.times[-1] - src.times[0] + 1
+    dut._log.info(f"throughput: {N} blocks (new key each) in {span} cycles from first in to last out "
+                  f"(N + LATENCY = {N + LATENCY}); {N / (sink.times[-1] - sink.times[0] + 1):.4f} blocks/cycle at the output")
