@@ -61,7 +61,10 @@ def gf128_mul(m, x, h, *, name="gfmul"):
       single-bit XORs (R's bits 126, 125, 120; bit 127 is just LSB(V_i)) -- 381 XOR
       in all. V depends on H only, and its XOR depth stays small (each fed-back bit
       travels ~120 positions before it can fall off again): at most 3 here.
-    - AND masks: 128 terms ``V_i & replicate(x_i)`` (128 x 128 = 16384 AND).
+    - AND masks: 128 terms ``x_i ? V_i : 0`` (128 x 128 = 16384 AND). Written as a
+      mux against zero -- per bit exactly ``x_i & V_i[j]`` -- because the
+      ``V_i & {128{x_i}}`` spelling made Icarus 25x slower (it re-evaluates the
+      128-bit replicate concatenation once per input bit event).
     - XOR-accumulate: a balanced tree of 127 128-bit XORs (16256 XOR, depth 7).
 
     So the X -> Z path is 1 AND + 7 XOR levels, and the Verilog is 128-bit-wide
@@ -79,7 +82,7 @@ def gf128_mul(m, x, h, *, name="gfmul"):
             bits[j] = bits[j] ^ lsb
         m.d.comb += v[i + 1].eq(Cat(*bits))
     z = Signal(128, name=f"{name}_z")
-    m.d.comb += z.eq(_xor_tree(v[i] & x[127 - i].replicate(128) for i in range(128)))
+    m.d.comb += z.eq(_xor_tree(Mux(x[127 - i], v[i], 0) for i in range(128)))
     return z
 
 

@@ -178,6 +178,8 @@ try:
     import cocotb
     from cocotb.clock import Clock
     from cocotb.triggers import ReadOnly, RisingEdge
+
+    from tb.sim import resolved     # int value; fails on X/Z
 except ImportError:     # the message helpers above are usable without cocotb
     cocotb = None
 
@@ -250,10 +252,10 @@ class Bench:
             dut.o__ready.value = int(o_ready)
             # --- sample (settled, before the next edge) ---
             await ReadOnly()
-            i_ready = int(dut.i__ready.value)
-            o_valid = int(dut.o__valid.value)
+            i_ready = resolved(dut.i__ready)
+            o_valid = resolved(dut.o__valid)
             if o_valid:
-                y = int(dut.o__payload.value)
+                y = resolved(dut.o__payload)
                 if prev_stall is not None and y != prev_stall:
                     self.errors.append(f"cycle {self.cycle}: o payload changed while stalled")
             elif prev_stall is not None:

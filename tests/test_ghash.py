@@ -6,11 +6,11 @@ tb/ghash_tb.py for the derivations).
 """
 
 import random
+import re
 import shutil
 import subprocess
 
 import pytest
-from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -83,7 +83,8 @@ def test_h2_derivation_sanity():
 
 
 # --------------------------------------------------------------------------------------
-# amaranth.sim: the multiplier alone, then the whole core
+# amaranth.sim: the multiplier alone, then the whole core (small: Amaranth's Python
+# simulator takes ~0.2 s per cycle on this design; the cocotb runs below are the bulk)
 # --------------------------------------------------------------------------------------
 
 class _Mul(Elaboratable):
@@ -101,7 +102,7 @@ def test_gf128_mul_generator():
     H*H = H^2 = G([1]) ^ G([0]);  X*H^2 = G(X) ^ G(0);  1*H = H;  X*0 = 0."""
     rng = random.Random(7)
     cases = []
-    for _ in range(12):
+    for _ in range(4):
         key, nonce = rng.randbytes(32), rng.randbytes(12)
         h = int.from_bytes(aes_ecb(key, bytes(16)), "big")
         h2 = _g_aad(key, nonce, [ONE]) ^ _g_aad(key, nonce, [0])
@@ -176,8 +177,9 @@ def _amaranth_stream(messages, *, p_idle, p_stall, seed):
 
 def test_core_amaranth_sim_back_to_back():
     rng = random.Random(11)
-    msgs = published_messages() + [random_message(rng, max_blocks=8) for _ in range(20)]
-    msgs += [h2_message(rng, [rng.getrandbits(128)]) for _ in range(4)]
+    msgs = published_messages()[:2] + [random_message(rng, max_blocks=4) for _ in range(6)]
+    msgs += [h2_message(rng, [rng.getrandbits(128)]) for _ in range(3)]
+    rng.shuffle(msgs)
     res, ins, lasts, outs = _amaranth_stream(msgs, p_idle=0, p_stall=0, seed=1)
     assert res == [m.s for m in msgs]
     nblocks = sum(len(m.blocks) for m in msgs)
@@ -187,7 +189,7 @@ def test_core_amaranth_sim_back_to_back():
 
 def test_core_amaranth_sim_backpressure():
     rng = random.Random(12)
-    msgs = [random_message(rng, max_blocks=6) for _ in range(30)]
+    msgs = [random_message(rng, max_blocks=3) for _ in range(12)]
     res, *_ = _amaranth_stream(msgs, p_idle=0.3, p_stall=0.5, seed=2)
     assert res == [m.s for m in msgs]
 
@@ -197,7 +199,7 @@ def test_core_amaranth_sim_backpressure():
 # --------------------------------------------------------------------------------------
 
 # Random messages per simulator for tb/ghash_tb.py::test_random_stream.
-MESSAGES = {"icarus": 60, "verilator": 400}
+MESSAGES = {"icarus": 100, "verilator": 500}
 
 
 @pytest.mark.sim
@@ -211,19 +213,26 @@ def test_ghash_cocotb(sim):
 # Lint
 # --------------------------------------------------------------------------------------
 
-#: Waivers for `verilator --lint-only -Wall` on Amaranth's output, with reasons.
-LINT_WAIVERS = [
-    # Amaranth names the file after nothing in particular; the module is `ghash`.
-    "-Wno-DECLFILENAME",
-]
+#: `verilator --lint-only -Wall` waivers, each narrowed to the names it covers:
+#: UNUSEDSIGNAL only for debug aliases that Amaranth/Yosys keep next to the logic that
+#: actually uses the bits: the named multiplier nodes ``gfmul_v<i>`` (Yosys folds them
+#: into shared XOR wires of ``h``), the per-field views of the stream payloads
+#: (``i__payload.h`` ...) and ``y_out`` (the output register is emitted as
+#: ``o__payload``). Any other warning, or UNUSEDSIGNAL on any other name, fails.
+LINT_WAIVED = re.compile(
+    r"%Warning-UNUSEDSIGNAL: .*Signal is not used: "
+    r"'(gfmul_v\d+|[io]__payload\.\w+|y_out)'$")
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 def test_verilator_lint(tmp_path):
-    src = tmp_path / "ghash.v"
-    src.write_text(verilog.convert(Ghash(), name="ghash", emit_src=False))
-    proc = subprocess.run(["verilator", "--lint-only", "-Wall", *LINT_WAIVERS,
-                           "--top-module", "ghash", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    assert "%Warning" not in proc.stderr, proc.stderr[-5000:]
+    from hw.verilog import to_verilog
+    src = tmp_path / "ghash.sv"
+    src.write_text(to_verilog(Ghash(), "ghash"))
+    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "ghash",
+                           str(src)], capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in proc.stderr.splitlines()
+             if ln.startswith(("%Warning", "%Error")) and
+             not ln.startswith("%Error: Exiting due to")]
+    unwaived = [ln for ln in lines if not LINT_WAIVED.search(ln)]
+    assert not unwaived, "\n".join(unwaived[:20])
