@@ -67,8 +67,9 @@ def gf128_mul(m, x, h, *, name="gfmul"):
       128-bit replicate concatenation once per input bit event).
     - XOR-accumulate: a balanced tree of 127 128-bit XORs (16256 XOR, depth 7).
 
-    So the X -> Z path is 1 AND + 7 XOR levels, and the Verilog is 128-bit-wide
-    AND/XOR assignments plus bit wiring. Intermediate signals are named
+    So the X -> Z path is 1 AND + 7 XOR levels, and the Verilog is 128 masked
+    (``x[i] ? v : 128'h0``) and 127 XOR 128-bit assignments plus bit wiring
+    (185 kB, ~1.6K lines). Intermediate signals are named
     ``{name}_v{i}`` and ``{name}_z``.
     """
     x, h = Value.cast(x), Value.cast(h)
