@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from hw.aes import LATENCY, Aes256
 from tb.nist import load_rsp
-from tb.sim import start_clock_and_reset
-from tb.stream import Cycles, Sink, Source, pack, unpack
+from tb.stream import pack, start_bench, unpack
 
 N = int(os.environ.get("AES_N", "300"))
 USER_WIDTH = 16
@@ -27,14 +26,19 @@ def _ecb(key: bytes, block: bytes) -> bytes:
     return enc.update(block) + enc.finalize()
 
 
+def _random_cases(seed: int) -> list[tuple[bytes, bytes, bytes]]:
+    """N random (key, block, expected) with a new key every block."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(N):
+        k, p = rng.randbytes(32), rng.randbytes(16)
+        cases.append((k, p, _ecb(k, p)))
+    return cases
+
+
 async def _run(dut, cases, idle, stall, seed):
     """cases: (key, plaintext, expected ciphertext) bytes; returns the source and the sink."""
-    cycles = Cycles(dut.clk)
-    cocotb.start_soon(cycles.run())
-    src = Source(dut, "i", dut.clk, idle=idle, rng=random.Random(seed), cycles=cycles)
-    sink = Sink(dut, "o", dut.clk, stall=stall, rng=random.Random(seed + 1), cycles=cycles)
-    await start_clock_and_reset(dut)
-    cocotb.start_soon(sink.run())
+    src, sink, _ = await start_bench(dut, idle, stall, seed)
     await src.send([pack(IN, key=int.from_bytes(k, "big"), block=int.from_bytes(p, "big"), user=n % (1 << USER_WIDTH))
                     for n, (k, p, _) in enumerate(cases)])
     got = [unpack(OUT, v) for v in await sink.wait_for(len(cases), 50 * len(cases) + 100)]
@@ -58,23 +62,13 @@ async def nist_kat_records(dut):
 
 @cocotb.test()
 async def random_key_every_block_with_idle_and_backpressure(dut):
-    rng = random.Random(2)
-    cases = []
-    for _ in range(N):
-        k, p = rng.randbytes(32), rng.randbytes(16)
-        cases.append((k, p, _ecb(k, p)))
-    await _run(dut, cases, idle=0.3, stall=0.4, seed=3)
+    await _run(dut, _random_cases(2), idle=0.3, stall=0.4, seed=3)
 
 
 @cocotb.test()
 async def full_throughput_when_sink_always_ready(dut):
     """N blocks, each with its own key, leave in N consecutive cycles after LATENCY."""
-    rng = random.Random(4)
-    cases = []
-    for _ in range(N):
-        k, p = rng.randbytes(32), rng.randbytes(16)
-        cases.append((k, p, _ecb(k, p)))
-    src, sink = await _run(dut, cases, idle=0.0, stall=0.0, seed=5)
+    src, sink = await _run(dut, _random_cases(4), idle=0.0, stall=0.0, seed=5)
     assert src.times[-1] - src.times[0] == N - 1, "the source was never refused"
     assert sink.times[0] - src.times[0] == LATENCY, f"first block after {sink.times[0] - src.times[0]} cycles"
     assert sink.times[-1] - sink.times[0] == N - 1, "one block per cycle"

@@ -9,14 +9,12 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import RisingEdge
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from hw.kdf import Cmac2, KdfEngine
 from model.kdf import data_key
-from tb.sim import start_clock_and_reset
-from tb.stream import Cycles, Sink, Source, pack, unpack
+from tb.stream import pack, start_bench, unpack
 
 N = int(os.environ.get("KDF_N", "200"))
 TAG_WIDTH = int(os.environ.get("KDF_TAG_WIDTH", "8"))
@@ -28,21 +26,11 @@ def _cmac(key: bytes, msg: bytes) -> int:
     return int.from_bytes(c.finalize(), "big")
 
 
-async def _setup(dut, idle: float, stall: float, seed: int):
-    cycles = Cycles(dut.clk)
-    cocotb.start_soon(cycles.run())
-    src = Source(dut, "i", dut.clk, idle=idle, rng=random.Random(seed), cycles=cycles)
-    sink = Sink(dut, "o", dut.clk, stall=stall, rng=random.Random(seed + 1), cycles=cycles)
-    await start_clock_and_reset(dut)
-    cocotb.start_soon(sink.run())
-    return src, sink, cycles
-
-
 @cocotb.test(skip=os.environ.get("KDF_TOP") != "cmac2")
 async def cmac2_nist_and_random(dut):
     """SP 800-38B example, AES-256, Mlen = 128: T = 28a7023f452e8f82bd4bf28d8c37c35c."""
     top = Cmac2(TAG_WIDTH)
-    src, sink, _ = await _setup(dut, idle=0.3, stall=0.3, seed=3)
+    src, sink, _ = await start_bench(dut, idle=0.3, stall=0.3, seed=3)
     nist_key = bytes.fromhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
     nist_msg = bytes.fromhex("6bc1bee22e409f96e93d7e117393172a")
     rng = random.Random(7)
@@ -78,27 +66,28 @@ def _kdf_payloads(top: KdfEngine, reqs):
     return out
 
 
-@cocotb.test(skip=os.environ.get("KDF_TOP") != "kdf")
-async def kdf_matches_model_with_idle_and_backpressure(dut):
+async def _kdf_run(dut, idle: float, stall: float, seed: int, cycles_per_request: int):
+    """N random requests against the golden model, in order; returns the source and sink."""
     top = KdfEngine(TAG_WIDTH)
-    src, sink, _ = await _setup(dut, idle=0.3, stall=0.4, seed=11)
-    reqs = _kdf_requests(random.Random(5), N)
+    src, sink, _ = await start_bench(dut, idle=idle, stall=stall, seed=seed)
+    reqs = _kdf_requests(random.Random(seed + 2), N)
     cocotb.start_soon(src.send(_kdf_payloads(top, reqs)))
-    got = [unpack(top.o.payload.shape(), v) for v in await sink.wait_for(N, 200 * N + 500)]
+    got = [unpack(top.o.payload.shape(), v) for v in await sink.wait_for(N, cycles_per_request * N + 500)]
     for n, ((mk, kind, ident, epoch), r) in enumerate(zip(reqs, got)):
         assert r["tag"] == n % (1 << TAG_WIDTH), f"request {n}: out of order"
         assert r["dk"].to_bytes(32, "big") == data_key(mk, kind, ident, epoch), f"request {n}"
+    return src, sink
+
+
+@cocotb.test(skip=os.environ.get("KDF_TOP") != "kdf")
+async def kdf_matches_model_with_idle_and_backpressure(dut):
+    await _kdf_run(dut, idle=0.3, stall=0.4, seed=11, cycles_per_request=200)
 
 
 @cocotb.test(skip=os.environ.get("KDF_TOP") != "kdf")
 async def kdf_rate_back_to_back(dut):
     """One new data key every 3 cycles with no idle and no backpressure (spec target <= 4)."""
-    top = KdfEngine(TAG_WIDTH)
-    src, sink, cycles = await _setup(dut, idle=0.0, stall=0.0, seed=13)
-    reqs = _kdf_requests(random.Random(9), N)
-    cocotb.start_soon(src.send(_kdf_payloads(top, reqs)))
-    got = [unpack(top.o.payload.shape(), v) for v in await sink.wait_for(N, 10 * N + 500)]
-    assert all(r["dk"].to_bytes(32, "big") == data_key(*q) for q, r in zip(reqs, got))
+    src, sink = await _kdf_run(dut, idle=0.0, stall=0.0, seed=13, cycles_per_request=10)
     latency = sink.times[0] - src.times[0]
     per_key = (sink.times[-1] - sink.times[0]) / (N - 1)
     dut._log.info(f"KDF: {N} keys, latency {latency} cycles, {per_key:.3f} cycles/key sustained")

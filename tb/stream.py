@@ -18,9 +18,9 @@ import random
 from amaranth.lib import data
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from tb.sim import resolved
+from tb.sim import resolved, start_clock_and_reset
 
-__all__ = ["pack", "unpack", "Source", "Sink", "Cycles"]
+__all__ = ["pack", "unpack", "Source", "Sink", "Cycles", "start_bench"]
 
 
 def pack(layout: data.Layout, **fields: int) -> int:
@@ -120,3 +120,19 @@ class Sink:
                 return self.items
             await RisingEdge(self.clk)
         raise AssertionError(f"timeout: {len(self.items)} of {n} results after {timeout_cycles} cycles")
+
+
+async def start_bench(dut, idle: float, stall: float, seed: int, i: str = "i", o: str = "o"):
+    """Cycle counter, a Source on ``i`` and a running Sink on ``o``, after clock and reset.
+
+    Returns ``(source, sink, cycles)``; both record transfer cycles.
+    """
+    import cocotb
+
+    cycles = Cycles(dut.clk)
+    cocotb.start_soon(cycles.run())
+    src = Source(dut, i, dut.clk, idle=idle, rng=random.Random(seed), cycles=cycles)
+    sink = Sink(dut, o, dut.clk, stall=stall, rng=random.Random(seed + 1), cycles=cycles)
+    await start_clock_and_reset(dut)
+    cocotb.start_soon(sink.run())
+    return src, sink, cycles
