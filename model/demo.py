@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .endpoint import Endpoint, SenderContext, nonce
+from .endpoint import Endpoint, SenderContext, aad_ranges, nonce
 from .header import parse
 from .kdf import LABELS, cmac_subkey, data_key, fixed_input, master_key
 from .keytable import KeyTable, KeyType
@@ -56,12 +56,11 @@ def _derivation(keys: tuple[bytes, bytes, bytes], kind: int, ident: bytes, epoch
 
 def _protected(frame: bytes, offset: int) -> list[tuple[str, bytes | int]]:
     h = parse(frame, offset)
-    hdr_end = offset + 4 * h.hl
-    ct = hdr_end + 4 * h.coffset
+    start, ct, hdr_end = aad_ranges(offset, h)
     return [
         ("header", frame[offset:hdr_end]),
         ("nonce", nonce(h)),
-        ("aad", frame[offset - 4 * h.ioffset : ct]),
+        ("aad", frame[start:ct]),
         ("ciphertext", frame[ct:-16]),
         ("icv", frame[-16:]),
         ("frame_out", frame),
