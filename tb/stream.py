@@ -6,7 +6,8 @@ and :func:`unpack` convert between field dicts and that vector, using the layout
 field offsets, so testbenches never hard-code bit positions.
 
 :class:`Source` drives a stream with optional random idle cycles; :class:`Sink`
-accepts with optional random backpressure and records every payload. Given a
+accepts with optional random backpressure, records every payload and checks the stream
+contract while it stalls (``valid`` stays high, the payload stays the same). Given a
 :class:`Cycles` counter, both record the cycle of each transfer (the same way, so the
 difference of two records is a latency in cycles).
 """
@@ -104,11 +105,19 @@ class Sink:
         self.ready.value = 0
 
     async def run(self) -> None:
+        held = None  # the payload offered while this sink stalled: it must stay offered
         while True:
             ready = not (self.stall and self.rng.random() < self.stall)
             self.ready.value = int(ready)
             await ReadOnly()
-            if ready and resolved(self.valid):
+            valid = resolved(self.valid)
+            if held is not None:
+                assert valid and resolved(self.payload) == held, \
+                    f"{self.valid._name}: valid dropped or payload changed while the sink stalled"
+            held = None
+            if valid and not ready:
+                held = resolved(self.payload)
+            if ready and valid:
                 self.items.append(resolved(self.payload))
                 if self.cycles is not None:
                     self.times.append(self.cycles.count)
