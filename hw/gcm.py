@@ -52,6 +52,13 @@ Backpressure: the AES pipeline's global enable (``hw.aes``): ``i.ready`` and
 
 Limits: a packet's AAD and text are each below 2^32 octets (32-bit length counters;
 SP 800-38D allows up to 2^36 - 32 octets of text).
+
+Widening to 2 or 4 blocks per cycle (not built): 2 or 4 AES lanes side by side, all
+with the packet's key (the counter blocks J0 + 1 + k, one per lane), the per-packet
+slots H and J0 taking two lanes of one beat; GHASH with H powers per packet as
+:class:`hw.ghash.Ghash` describes (+1 / +2 cycles a packet to compute H^2..H^4). The
+2-slot overhead then becomes 1 beat, so a 1500-octet packet takes 47 + 1 (+1) beats at
+2 lanes and 24 + 1 (+2) at 4.
 """
 
 from __future__ import annotations
@@ -75,12 +82,11 @@ class Kind(enum.Enum, shape=2):
     TAG = 2     # the 16-octet tag: received (decrypt input) or computed (encrypt output)
 
 
-class _Slot(enum.Enum, shape=2):
-    """What an AES pipeline slot is for."""
-    H = 0       # AES(K, 0): GHASH hash key, starts the packet's GHASH
-    AAD = 1
-    TEXT = 2
-    END = 3     # AES(K, J0): tag mask, ends the packet's GHASH with the length block
+#: What an AES pipeline slot is for, one-hot: ``h`` AES(K, 0), the GHASH key, starts the
+#: packet's GHASH; ``aad`` / ``text`` a data beat; ``end`` AES(K, J0), the tag mask, ends
+#: the packet's GHASH with the length block. (One-hot rather than an enum: no 2-bit
+#: compares, which Yosys writes as width-mismatched Verilog that lint flags.)
+_Slot = data.StructLayout({"h": 1, "aad": 1, "text": 1, "end": 1})
 
 
 CtxLayout = data.StructLayout({"key": 256, "nonce": 96, "decrypt": 1})
@@ -148,7 +154,7 @@ class Gcm(wiring.Component):
             m.d.comb += [
                 aes.i.valid.eq(self.ctx.valid),
                 aes.i.payload.block.eq(0),
-                slot_in.slot.eq(_Slot.H),
+                slot_in.slot.h.eq(1),
             ]
             with m.If(self.ctx.valid & aes.i.ready):
                 m.d.sync += [started.eq(1), ctr.eq(2)]
@@ -156,20 +162,22 @@ class Gcm(wiring.Component):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.block.eq(Cat(Const(1, 32), ctx.nonce)),
-                slot_in.slot.eq(_Slot.END),
+                slot_in.slot.end.eq(1),
                 slot_in.side.eq(last_side),
             ]
             with m.If(aes.i.ready):
                 m.d.comb += self.ctx.ready.eq(1)
                 m.d.sync += [started.eq(0), end_pending.eq(0)]
         with m.Else():
-            kind = beat.user.kind
-            is_text = kind == Kind.TEXT
+            kind = beat.user.kind.as_value()    # decoded by bit: a reserved 3 counts as TAG
+            is_tag, is_text = kind[1], kind[0] & ~kind[1]
             m.d.comb += [
                 aes.i.valid.eq(self.i.valid),
                 self.i.ready.eq(aes.i.ready),
                 aes.i.payload.block.eq(Cat(Mux(is_text, ctr, 1), ctx.nonce)),
-                slot_in.slot.eq(Mux(kind == Kind.TAG, _Slot.END, Mux(is_text, _Slot.TEXT, _Slot.AAD))),
+                slot_in.slot.end.eq(is_tag),
+                slot_in.slot.text.eq(is_text),
+                slot_in.slot.aad.eq(~kind.any()),
                 slot_in.data.eq(beat.data),
                 slot_in.keep.eq(beat.keep),
                 slot_in.side.eq(beat.user.side),
@@ -177,7 +185,7 @@ class Gcm(wiring.Component):
             with m.If(self.i.valid & aes.i.ready):
                 with m.If(is_text & beat.keep.any()):
                     m.d.sync += ctr.eq(ctr + 1)
-                with m.If(beat.last & (kind == Kind.TAG)):
+                with m.If(beat.last & is_tag):
                     m.d.comb += self.ctx.ready.eq(1)
                     m.d.sync += started.eq(0)
                 with m.Elif(beat.last):
@@ -187,47 +195,47 @@ class Gcm(wiring.Component):
         res = aes.o.payload
         u = res.user
         slot = u.slot
-        is_data = (slot == _Slot.AAD) | (slot == _Slot.TEXT)
-        has_out = is_data & u.keep.any()            # yields an output beat
-        to_ghash = has_out | (slot == _Slot.H) | (slot == _Slot.END)
+        has_out = (slot.aad | slot.text) & u.keep.any()     # yields an output beat
+        to_ghash = has_out | slot.h | slot.end
         mask = _lane_mask(u.keep)
         text = Signal(128)                          # output lanes: AAD as is, TEXT xor keystream
-        m.d.comb += text.eq((u.data ^ Mux(slot == _Slot.TEXT, bswap128(res.block), 0)) & mask)
+        m.d.comb += text.eq((u.data ^ Mux(slot.text, bswap128(res.block), 0)) & mask)
         # GHASH runs over the ciphertext: the output when encrypting, the input when decrypting
-        cipher = Mux((slot == _Slot.TEXT) & ~u.decrypt, text, u.data & mask)
+        cipher = Mux(slot.text & ~u.decrypt, text, u.data & mask)
 
         len_a = Signal(32)                          # octets of AAD / text so far
         len_c = Signal(32)
-        n_octets = sum(u.keep[k] for k in range(16))
+        n_octets = Signal(32)                       # keep is contiguous: highest lane kept + 1
+        count = Const(0, 5)
+        for k in range(16):
+            count = Mux(u.keep[k], k + 1, count)
+        m.d.comb += n_octets.eq(count)
         len_block = Cat(Const(0, 3), len_c, Const(0, 29), Const(0, 3), len_a, Const(0, 29))
 
         tag_pending = ghash.o.valid                 # the previous packet's tag is not out yet
         out_free = ~tag_pending & self.o.ready
         m.d.comb += [
             ghash.i.payload.h.eq(res.block),
-            ghash.i.payload.first.eq(slot == _Slot.H),
-            ghash.i.payload.last.eq(slot == _Slot.END),
-            ghash.i.payload.block.eq(Mux(slot == _Slot.END, len_block,
-                                         Mux(slot == _Slot.H, 0, bswap128(cipher)))),
+            ghash.i.payload.first.eq(slot.h),
+            ghash.i.payload.last.eq(slot.end),
+            ghash.i.payload.block.eq(Mux(slot.end, len_block, Mux(slot.h, 0, bswap128(cipher)))),
             ghash.i.valid.eq(aes.o.valid & to_ghash & (~has_out | out_free)),
             aes.o.ready.eq(Mux(has_out, out_free, 1) & (~to_ghash | ghash.i.ready)),
         ]
         took = aes.o.valid & aes.o.ready
-        with m.If(took):
-            with m.Switch(slot):
-                with m.Case(_Slot.H):
-                    m.d.sync += [len_a.eq(0), len_c.eq(0)]
-                with m.Case(_Slot.AAD):
-                    m.d.sync += len_a.eq(len_a + n_octets)
-                with m.Case(_Slot.TEXT):
-                    m.d.sync += len_c.eq(len_c + n_octets)
+        with m.If(took & slot.h):
+            m.d.sync += [len_a.eq(0), len_c.eq(0)]
+        with m.If(took & slot.aad):
+            m.d.sync += len_a.eq(len_a + n_octets)
+        with m.If(took & slot.text):
+            m.d.sync += len_c.eq(len_c + n_octets)
 
         # END slot: keep the tag mask, the received tag and the sideband for the TAG beat
         ej0 = Signal(128)
         rx_tag = Signal(128)
         end_decrypt = Signal()
         end_side = Signal(self._side_width)
-        with m.If(took & (slot == _Slot.END)):
+        with m.If(took & slot.end):
             m.d.sync += [ej0.eq(res.block), rx_tag.eq(bswap128(u.data)),
                          end_decrypt.eq(u.decrypt), end_side.eq(u.side)]
         tag = Signal(128)
@@ -250,7 +258,7 @@ class Gcm(wiring.Component):
                 self.o.valid.eq(aes.o.valid & has_out),
                 out.data.eq(text),
                 out.keep.eq(u.keep),
-                out.user.kind.eq(Mux(slot == _Slot.TEXT, Kind.TEXT, Kind.AAD)),
+                out.user.kind.eq(Mux(slot.text, Kind.TEXT, Kind.AAD)),
                 out.user.side.eq(u.side),
             ]
         return m
