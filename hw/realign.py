@@ -1,0 +1,166 @@
+"""Octet realignment on 128-bit AXI-Stream-lane beats: cut a frame at arbitrary octet
+positions, and pack pieces back into full beats.
+
+Beats here: octet k in lane k (bits 8k+7..8k), ``keep`` contiguous from lane 0 (a beat
+of n octets has keep = 2^n - 1; n = 0 is a null beat). Positions count the octets of
+the frame seen so far, so a beat may be partial anywhere, not only at the end.
+
+* :class:`Segmenter` cuts each frame at the positions of a per-frame descriptor into
+  *pieces*, each inside one region and shifted down to lane 0: region r is
+  ``[b[r-1], b[r])`` with ``b[-1] = 0`` and ``b[R-1] = end of frame``; boundaries must not
+  decrease. A beat that crosses k boundaries yields k + 1 pieces on k + 1 cycles.
+* :class:`Packer` packs pieces into beats that are full except at a frame's end and
+  where the class of the pieces changes (then the beat before the change is partial:
+  the GCM engine's AAD / TEXT padding). A class change and a frame end that leaves more
+  than one beat each cost one extra cycle. A full beat is held until the next piece
+  arrives (latency 1 beat), so a frame never ends with a null beat unless it has no octet.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["beat", "piece", "Segmenter", "Packer", "keep_count"]
+
+
+def beat(user_shape, cls_bits: int = 0) -> data.StructLayout:
+    """A beat: data, keep, last, user (and ``cls``, the pack class, if ``cls_bits``)."""
+    fields = {"data": 128, "keep": 16, "last": 1, "user": user_shape}
+    if cls_bits:
+        fields["cls"] = cls_bits
+    return data.StructLayout(fields)
+
+
+def piece(user_shape, cls_bits: int) -> data.StructLayout:
+    """A piece: ``count`` octets in lanes 0..count-1, its region/class, last, user."""
+    return data.StructLayout({"data": 128, "count": 5, "cls": cls_bits, "last": 1, "user": user_shape})
+
+
+def keep_count(keep):
+    """Octets of a contiguous ``keep`` (highest lane kept + 1), by priority, no adders."""
+    count = Const(0, 5)
+    for k in range(16):
+        count = Mux(keep[k], k + 1, count)
+    return count
+
+
+class Segmenter(wiring.Component):
+    """Cuts frames into pieces at per-frame octet positions (see module docstring).
+
+    ``i``: beats; ``d``: one descriptor per frame, ``b`` = ``regions - 1`` boundaries of
+    ``len_bits`` each (``b[j]`` at bits ``len_bits * j`` up), held until the frame's last
+    piece is taken; ``o``: pieces, ``cls`` = region index. Combinational: ``o.valid``
+    from ``i.valid & d.valid``, ``i.ready`` and ``d.ready`` from ``o.ready``.
+    """
+
+    def __init__(self, regions: int, user_shape=1, len_bits: int = 16):
+        self._regions = regions
+        self._len_bits = len_bits
+        self._cls_bits = max(1, (regions - 1).bit_length())
+        super().__init__({
+            "i": In(stream.Signature(beat(user_shape))),
+            "d": In(stream.Signature(data.ArrayLayout(len_bits, regions - 1))),
+            "o": Out(stream.Signature(piece(user_shape, self._cls_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lb = self._len_bits
+        pos = Signal(lb)            # frame octets before the current beat
+        sub = Signal(4)             # octets of the current beat already cut off
+        b = self.d.payload
+        cnt = keep_count(self.i.payload.keep)
+        p = pos + sub
+        beat_end = pos + cnt
+        region = Const(0, self._cls_bits)
+        nxt = beat_end              # the first boundary past p, capped at the beat's end
+        for j in reversed(range(self._regions - 1)):
+            above = b[j] > p
+            nxt = Mux(above & (b[j] < nxt), b[j], nxt)
+        for j in range(self._regions - 1):
+            region = region + (b[j] <= p)
+        end = Signal(lb + 1)
+        m.d.comb += end.eq(nxt)
+        done = end == beat_end      # this piece ends the beat
+        o = self.o.payload
+        m.d.comb += [
+            self.o.valid.eq(self.i.valid & self.d.valid),
+            o.data.eq(self.i.payload.data >> Cat(Const(0, 3), sub)),
+            o.count.eq(end - p),
+            o.cls.eq(region),
+            o.last.eq(self.i.payload.last & done),
+            o.user.eq(self.i.payload.user),
+            self.i.ready.eq(self.o.ready & self.d.valid & done),
+            self.d.ready.eq(self.o.ready & self.i.valid & done & self.i.payload.last),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(~done):
+                m.d.sync += sub.eq(end - pos)
+            with m.Elif(self.i.payload.last):
+                m.d.sync += [pos.eq(0), sub.eq(0)]
+            with m.Else():
+                m.d.sync += [pos.eq(beat_end), sub.eq(0)]
+        return m
+
+
+class Packer(wiring.Component):
+    """Packs pieces into beats (see module docstring). ``i``: pieces; ``o``: beats with
+    ``cls`` of their pieces and the ``user`` of the frame's last piece on its last beat
+    (of the newest piece elsewhere). A frame whose pieces hold no octet leaves as one null
+    beat with ``last``. Combinational ``i.ready`` from ``o.ready``."""
+
+    def __init__(self, user_shape=1, cls_bits: int = 2):
+        super().__init__({
+            "i": In(stream.Signature(piece(user_shape, cls_bits))),
+            "o": Out(stream.Signature(beat(user_shape, cls_bits))),
+        })
+        self._cls_bits = cls_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(128)           # lanes 0..fill-1 hold octets not yet sent (all 16: a held beat)
+        fill = Signal(5)
+        acc_cls = Signal(self._cls_bits)
+        tail = Signal()             # the frame has ended; the rest of acc is its last beat
+        tail_user = Signal.like(self.i.payload.user)
+        p, o = self.i.payload, self.o.payload
+        joined = Signal(256)
+        def mask(n):
+            return Cat(*[(n > k) for k in range(16)])
+
+        lanes = Cat(*[bit.replicate(8) for bit in mask(p.count)])   # lanes past count hold other octets
+        m.d.comb += joined.eq(acc | ((p.data & lanes) << Cat(Const(0, 3), fill)))
+        total = fill + p.count
+        cls = Mux(p.count == 0, acc_cls, p.cls)  # a piece with no octet changes no class
+
+        with m.If(tail):                        # the frame's leftover beat
+            m.d.comb += [self.o.valid.eq(1), o.data.eq(acc), o.keep.eq(mask(fill)), o.cls.eq(acc_cls),
+                         o.last.eq(1), o.user.eq(tail_user)]
+            with m.If(self.o.ready):
+                m.d.sync += [tail.eq(0), fill.eq(0), acc.eq(0)]
+        with m.Elif((fill != 0) & (cls != acc_cls) & self.i.valid):   # class change: flush first
+            m.d.comb += [self.o.valid.eq(1), o.data.eq(acc), o.keep.eq(mask(fill)), o.cls.eq(acc_cls),
+                         o.user.eq(p.user)]
+            with m.If(self.o.ready):
+                m.d.sync += [fill.eq(0), acc.eq(0)]
+        with m.Elif((total > 16) | ((total == 16) & p.last)):   # a full beat (one is held back
+            # until the next piece shows whether the frame ends with it: no trailing null beat)
+            m.d.comb += [self.o.valid.eq(self.i.valid), o.data.eq(joined[:128]), o.keep.eq(0xFFFF),
+                         o.cls.eq(cls), o.last.eq(p.last & (total == 16)), o.user.eq(p.user),
+                         self.i.ready.eq(self.o.ready)]
+            with m.If(self.i.valid & self.o.ready):
+                m.d.sync += [acc.eq(joined[128:]), fill.eq(total - 16), acc_cls.eq(cls)]
+                with m.If(p.last & (total != 16)):
+                    m.d.sync += [tail.eq(1), tail_user.eq(p.user)]
+        with m.Elif(p.last):                     # the frame ends inside this beat
+            m.d.comb += [self.o.valid.eq(self.i.valid), o.data.eq(joined[:128]), o.keep.eq(mask(total)),
+                         o.cls.eq(cls), o.last.eq(1), o.user.eq(p.user), self.i.ready.eq(self.o.ready)]
+            with m.If(self.i.valid & self.o.ready):
+                m.d.sync += [acc.eq(0), fill.eq(0)]
+        with m.Else():                            # accumulate
+            m.d.comb += self.i.ready.eq(1)
+            with m.If(self.i.valid):
+                m.d.sync += [acc.eq(joined[:128]), fill.eq(total), acc_cls.eq(cls)]
+        return m
