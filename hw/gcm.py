@@ -21,13 +21,15 @@ Ports (``amaranth.lib.stream``; Verilog ``ctx__valid/ready/payload``, ``i__...``
   one bit a lane), ``last``, and ``user`` = {``kind``: :class:`Kind`, ``side``: free
   sideband of ``side_width`` bits}. A packet is ``AAD* TEXT* TAG?`` beats, ``last`` on
   its final beat; ``TAG`` (the received tag in ``data``, ``keep`` ignored) only for
-  decrypt, where it must be the final beat. ``keep`` is contiguous from lane 0; only the
+  decrypt, where it must be the final beat. ``PASS`` beats may stand anywhere: they are
+  passed to ``o`` unchanged (lanes beyond ``keep`` zeroed), neither hashed nor encrypted
+  (the octets of a frame outside the AAD). ``keep`` is contiguous from lane 0; only the
   final AAD beat and the final TEXT beat may be partial (GCM pads each of A and C to 16
   octets, and so does the engine, beat by beat). A beat with ``keep = 0`` (a null beat)
   is ignored everywhere: it yields no output beat and uses no counter block; an empty
   encrypt packet is one null beat with ``last`` set.
-* ``o`` (source), :func:`out_layout`: every AAD and TEXT beat with ``keep != 0``, in
-  order, AAD unchanged, TEXT encrypted or decrypted, lanes beyond ``keep`` zero;
+* ``o`` (source), :func:`out_layout`: every PASS, AAD and TEXT beat with ``keep != 0``,
+  in order, PASS and AAD unchanged, TEXT encrypted or decrypted, lanes beyond ``keep`` zero;
   ``user.side`` as it came in; then one ``TAG`` beat with ``last = 1`` that ends the
   packet: encrypt: ``data`` = the tag, ``keep`` = all ones, ``tag_ok`` = 1; decrypt:
   ``data`` = 0, ``keep`` = 0, ``tag_ok`` = whether the received tag matched (the
@@ -80,13 +82,14 @@ class Kind(enum.Enum, shape=2):
     AAD = 0     # additional authenticated data: authenticated, passed unchanged
     TEXT = 1    # plaintext (encrypt) or ciphertext (decrypt)
     TAG = 2     # the 16-octet tag: received (decrypt input) or computed (encrypt output)
+    PASS = 3    # neither authenticated nor encrypted: passed unchanged (outer octets)
 
 
 #: What an AES pipeline slot is for, one-hot: ``h`` AES(K, 0), the GHASH key, starts the
 #: packet's GHASH; ``aad`` / ``text`` a data beat; ``end`` AES(K, J0), the tag mask, ends
 #: the packet's GHASH with the length block. (One-hot rather than an enum: no 2-bit
 #: compares, which Yosys writes as width-mismatched Verilog that lint flags.)
-_Slot = data.StructLayout({"h": 1, "aad": 1, "text": 1, "end": 1})
+_Slot = data.StructLayout({"h": 1, "aad": 1, "text": 1, "end": 1, "pass_": 1})
 
 
 CtxLayout = data.StructLayout({"key": 256, "nonce": 96, "decrypt": 1})
@@ -169,8 +172,8 @@ class Gcm(wiring.Component):
                 m.d.comb += self.ctx.ready.eq(1)
                 m.d.sync += [started.eq(0), end_pending.eq(0)]
         with m.Else():
-            kind = beat.user.kind.as_value()    # decoded by bit: a reserved 3 counts as TAG
-            is_tag, is_text = kind[1], kind[0] & ~kind[1]
+            kind = beat.user.kind.as_value()    # decoded by bit
+            is_tag, is_text = kind[1] & ~kind[0], kind[0] & ~kind[1]
             m.d.comb += [
                 aes.i.valid.eq(self.i.valid),
                 self.i.ready.eq(aes.i.ready),
@@ -178,6 +181,7 @@ class Gcm(wiring.Component):
                 slot_in.slot.end.eq(is_tag),
                 slot_in.slot.text.eq(is_text),
                 slot_in.slot.aad.eq(~kind.any()),
+                slot_in.slot.pass_.eq(kind.all()),
                 slot_in.data.eq(beat.data),
                 slot_in.keep.eq(beat.keep),
                 slot_in.side.eq(beat.user.side),
@@ -195,8 +199,8 @@ class Gcm(wiring.Component):
         res = aes.o.payload
         u = res.user
         slot = u.slot
-        has_out = (slot.aad | slot.text) & u.keep.any()     # yields an output beat
-        to_ghash = has_out | slot.h | slot.end
+        has_out = (slot.aad | slot.text | slot.pass_) & u.keep.any()     # yields an output beat
+        to_ghash = (has_out & ~slot.pass_) | slot.h | slot.end
         mask = _lane_mask(u.keep)
         text = Signal(128)                          # output lanes: AAD as is, TEXT xor keystream
         m.d.comb += text.eq((u.data ^ Mux(slot.text, bswap128(res.block), 0)) & mask)
@@ -258,7 +262,7 @@ class Gcm(wiring.Component):
                 self.o.valid.eq(aes.o.valid & has_out),
                 out.data.eq(text),
                 out.keep.eq(u.keep),
-                out.user.kind.eq(Mux(slot.text, Kind.TEXT, Kind.AAD)),
+                out.user.kind.eq(Mux(slot.text, Kind.TEXT, Mux(slot.pass_, Kind.PASS, Kind.AAD))),
                 out.user.side.eq(u.side),
             ]
         return m

@@ -42,6 +42,7 @@ class Packet:
     aad: bytes
     text: bytes                 # plaintext (encrypt) or ciphertext (decrypt)
     decrypt: bool
+    outer: bytes = b""          # PASS octets before the AAD (not authenticated)
     tag: bytes = b""            # received tag (decrypt)
     out_text: bytes = b""       # expected ciphertext / released plaintext
     out_tag: bytes = b""        # expected tag (encrypt)
@@ -79,7 +80,8 @@ def _lanes(chunk: bytes) -> tuple[int, int]:
 def input_beats(p: Packet, side: int, rng: random.Random | None = None, p_null: float = 0.0):
     """The packet's beats on ``i``; with ``rng``, null beats (keep = 0, random data) are
     sprinkled in with probability ``p_null``, which the engine must ignore."""
-    beats = [(Kind.AAD, c) for c in _chunks(p.aad)] + [(Kind.TEXT, c) for c in _chunks(p.text)]
+    beats = [(Kind.PASS, c) for c in _chunks(p.outer)] + [(Kind.AAD, c) for c in _chunks(p.aad)] \
+        + [(Kind.TEXT, c) for c in _chunks(p.text)]
     if p.decrypt:
         beats.append((Kind.TAG, p.tag))
     if not beats:
@@ -96,7 +98,7 @@ def input_beats(p: Packet, side: int, rng: random.Random | None = None, p_null: 
 
 def expected_beats(p: Packet, side: int) -> list[dict]:
     beats = []
-    for kind, buf in ((Kind.AAD, p.aad), (Kind.TEXT, p.out_text)):
+    for kind, buf in ((Kind.PASS, p.outer), (Kind.AAD, p.aad), (Kind.TEXT, p.out_text)):
         for c in _chunks(buf):
             data, keep = _lanes(c)
             beats.append(dict(data=data, keep=keep, last=0, kind=kind.value, tag_ok=0, side=side))
@@ -195,7 +197,8 @@ async def nist_gcm_decrypt_records_fail_must_fail(dut):
 
 def random_packets(rng: random.Random, n: int, max_len: int = 2048) -> list[Packet]:
     """Random keys, nonces, AAD and text lengths 0..max_len (ends weighted), both
-    directions; a third of the decrypts tampered (tag, ciphertext or AAD)."""
+    directions; a third of the decrypts tampered (tag, ciphertext or AAD); a quarter with
+    PASS octets in front."""
     def length():
         return rng.choice([0, 1, 15, 16, 17, max_len, rng.randrange(max_len + 1), rng.randrange(64)])
 
@@ -219,6 +222,9 @@ def random_packets(rng: random.Random, n: int, max_len: int = 2048) -> list[Pack
             k = rng.randrange(len(aad))
             aad = aad[:k] + bytes([aad[k] ^ (1 << rng.randrange(8))]) + aad[k + 1:]
         out.append(opened(key, nonce, aad, ct, tag))
+    for p in out:   # a quarter of the packets carry outer octets that are passed untouched
+        if rng.random() < 0.25:
+            p.outer = rng.randbytes(rng.choice([1, 16, rng.randrange(100)]))
     return out
 
 
