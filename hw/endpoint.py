@@ -1,0 +1,246 @@
+"""Endpoint datapath of docs/spec.md: decap (receive) of protected frames.
+
+:class:`Decap` opens frames per spec sections 2, 4, 5 and 6: header parsing at any octet
+offset, key lookup with root-key XOR, a data key per frame from the KDF engine, AES-GCM
+decryption with tag check, and realignment of what is left (``outer || payload``).
+
+Ports (``amaranth.lib.stream``; AXI-Stream lane order: octet k of a beat in bits
+8k+7..8k, ``keep`` contiguous from lane 0, every beat but a frame's last full):
+
+* ``s`` (sink) frame beats ``data``/``keep``/``last``, ``user.offset`` = the header
+  offset O of the frame, read on its first beat;
+* ``m`` (source) the opened frames: ``F[0..O) || F[O+4HL .. O+4HL+4COffset) || plaintext``,
+  ``user.error`` = 0. A refused frame (spec 2.2 codes 1-11) is dropped when ``drop_bad``
+  is 1; with ``drop_bad`` = 0 it leaves as its outer octets ``F[0..O)`` only, with
+  ``user.error`` = its code on every beat (nothing after the outer octets, so no
+  plaintext and no ICV of a refused frame ever leaves; spec section 10);
+* ``wr`` (sink) management writes of the key table (:mod:`hw.keytable`);
+* ``drop_bad`` (in) configuration bit; ``stat_addr`` (in) / ``stat_data`` (out), the
+  status counters (:data:`STAT`), 32 bits each, wrapping, read combinationally.
+
+Frames are stored whole twice: on input, because the data key needs the header and the
+ICV check needs the end, and on output, because plaintext may leave only after its tag
+verified. Each store holds ``2 * max_frame`` octets; a frame must not be longer than
+``max_frame`` octets (parameter, default 2048). Frames below 2^16 octets.
+
+Throughput: one 16-octet beat per cycle on long frames; per frame about 2 GCM slots plus
+one cycle for each region boundary the realignment cuts (measured by tb/endpoint_tb.py).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from model.errors import Code
+
+from .gcm import Gcm, Kind
+from .kdf import KdfEngine
+from .keytable import KeyTable, write_layout
+from .parser import HeaderCapture, HeaderCheck, Parsed
+from .realign import Packer, Segmenter, beat, keep_count
+
+__all__ = ["Decap", "STAT", "InUser", "OutUser"]
+
+LEN = 16
+InUser = data.StructLayout({"offset": LEN})
+OutUser = data.StructLayout({"error": 5})
+ICV = 16
+
+#: Status counter addresses: frames and octets in and out, and frames refused per code
+#: (address 16 + code).
+STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
+        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 11}}
+
+#: What travels with a frame from its header to its output.
+Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5})
+
+
+class Decap(wiring.Component):
+    """Receive side of the endpoint (see module docstring)."""
+
+    def __init__(self, groups: int = 4, max_frame: int = 2048):
+        self._groups = groups
+        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        super().__init__({
+            "s": In(stream.Signature(beat(InUser))),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "wr": In(stream.Signature(write_layout(groups))),
+            "drop_bad": In(1),
+            "stat_addr": In(6),
+            "stat_data": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        beat_bits = 128 + 16 + 1
+
+        # ---- ingress: store the frame, capture and check its header -----------------
+        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
+        m.submodules.cap = cap = HeaderCapture(LEN)
+        m.submodules.chk = chk = HeaderCheck(LEN)
+        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
+        s = self.s
+        fire_in = s.valid & s.ready
+        m.d.comb += [
+            # a descriptor is written the cycle after a frame's last beat: keep one place free
+            s.ready.eq(frames.w_rdy & (descs.w_level < descs.depth - 1)),
+            frames.w_en.eq(s.valid & s.ready),
+            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
+            cap.fire.eq(fire_in), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
+            cap.last.eq(s.payload.last), cap.offset.eq(s.payload.user.offset),
+            chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at),
+        ]
+        desc_in = Signal(Desc)
+        m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
+                     desc_in.code.eq(chk.parsed.code),
+                     descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
+
+        # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
+        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
+        m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size)
+        d = data.View(Desc, descs.r_data)
+        wiring.connect(m, wiring.flipped(self.wr), keys.wr)
+        m.d.comb += [
+            keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
+            keys.q.payload.k.eq(d.p.k), keys.q.payload.rkid.eq(d.p.rkid),
+            keys.q.payload.long.eq(d.p.rkid_long), keys.q.payload.tags.eq(d.p.tags),
+            keys.q.payload.tag.eq(d),
+        ]
+        ans = keys.r.payload
+        job = Signal(Desc)
+        m.d.comb += [job.eq(ans.tag), job.code.eq(Mux(ans.tag.code != 0, ans.tag.code, ans.code))]
+        m.d.comb += [
+            kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
+            kdf.i.payload.mk.eq(ans.mk), kdf.i.payload.kind.eq(job.p.kind),
+            kdf.i.payload.ident.eq(job.p.ident), kdf.i.payload.epoch.eq(job.p.epoch),
+            kdf.i.payload.tag.eq(job),
+        ]
+
+        # ---- fork each keyed job to the four consumers that follow -----------------------
+        done = data.View(Desc, kdf.o.payload.tag)
+        p = done.p
+        ok = done.code == 0
+        hdr_end = done.o + Cat(Const(0, 2), p.hl)
+        aad_start = done.o - Cat(Const(0, 2), p.ioffset)
+        ct_start = hdr_end + Cat(Const(0, 2), p.coffset)
+        icv_start = done.n - ICV
+        Bounds3 = data.ArrayLayout(LEN, 3)
+        Bounds2 = data.ArrayLayout(LEN, 2)
+        Verdict = data.StructLayout({"code": 5, "o": LEN})
+        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
+        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
+        m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
+        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
+        forks = (ctxq, segq, osegq, vq)
+        all_room = Cat(*[q.w_rdy for q in forks]).all()
+        bounds3 = Signal(Bounds3)
+        bounds2 = Signal(Bounds2)
+        verdict = Signal(Verdict)
+        # a refused frame is all PASS for the GCM (regions 1-3 empty at its end)
+        m.d.comb += [
+            bounds3[0].eq(Mux(ok, aad_start, done.n)),
+            bounds3[1].eq(Mux(ok, ct_start, done.n)),
+            bounds3[2].eq(Mux(ok, icv_start, done.n)),
+            bounds2[0].eq(done.o),
+            bounds2[1].eq(Mux(ok, hdr_end, done.o)),
+            verdict.code.eq(done.code), verdict.o.eq(done.o),
+            kdf.o.ready.eq(all_room),
+            ctxq.w_data.eq(Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk)),
+            segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(verdict),
+        ]
+        m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
+
+        # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
+        m.submodules.seg = seg = Segmenter(4, user_shape=1, len_bits=LEN)
+        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
+        m.submodules.gcm = gcm = Gcm(side_width=1)
+        fr = data.View(data.StructLayout({"data": 128, "keep": 16, "last": 1}), frames.r_data)
+        m.d.comb += [
+            seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
+            seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),
+            seg.d.valid.eq(segq.r_rdy), segq.r_en.eq(seg.d.ready), seg.d.payload.eq(segq.r_data),
+            pack.i.valid.eq(seg.o.valid), seg.o.ready.eq(pack.i.ready),
+            pack.i.payload.data.eq(seg.o.payload.data), pack.i.payload.count.eq(seg.o.payload.count),
+            pack.i.payload.last.eq(seg.o.payload.last),
+            pack.i.payload.cls.eq(Array([Kind.PASS.value, Kind.AAD.value, Kind.TEXT.value, Kind.TAG.value])
+                                  [seg.o.payload.cls]),
+            gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
+            gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
+            gcm.ctx.payload.decrypt.eq(1),
+            gcm.i.valid.eq(pack.o.valid), pack.o.ready.eq(gcm.i.ready),
+            gcm.i.payload.data.eq(pack.o.payload.data), gcm.i.payload.keep.eq(pack.o.payload.keep),
+            gcm.i.payload.last.eq(pack.o.payload.last), gcm.i.payload.user.kind.eq(pack.o.payload.cls),
+        ]
+
+        # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
+        m.submodules.oseg = oseg = Segmenter(3, user_shape=1, len_bits=LEN)
+        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+        m.submodules.out = out = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
+        m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=1, depth=8)
+        go = gcm.o.payload
+        m.d.comb += [
+            oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
+            oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
+            oseg.i.payload.user.eq(go.user.tag_ok),
+            oseg.d.valid.eq(osegq.r_rdy), osegq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(osegq.r_data),
+            opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
+            opack.i.payload.data.eq(oseg.o.payload.data),
+            opack.i.payload.count.eq(Mux(oseg.o.payload.cls == 1, 0, oseg.o.payload.count)),  # the header
+            opack.i.payload.last.eq(oseg.o.payload.last), opack.i.payload.user.eq(oseg.o.payload.user),
+            # the tag queue always has room for a frame's verdict when its last beat goes in
+            opack.o.ready.eq(out.w_rdy & tagq.w_rdy),
+            out.w_en.eq(opack.o.valid & opack.o.ready),
+            out.w_data.eq(Cat(opack.o.payload.data, opack.o.payload.keep, opack.o.payload.last)),
+            tagq.w_en.eq(opack.o.valid & opack.o.ready & opack.o.payload.last),
+            tagq.w_data.eq(opack.o.payload.user),
+        ]
+
+        # ---- egress: release good frames; refused ones dropped or cut to F[0..O) ----------
+        ob = data.View(data.StructLayout({"data": 128, "keep": 16, "last": 1}), out.r_data)
+        v = data.View(Verdict, vq.r_data)
+        code = Signal(5)
+        m.d.comb += code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value)))
+        ready_frame = vq.r_rdy & tagq.r_rdy & out.r_rdy
+        pos = Signal(LEN)               # output octets of the frame before this beat
+        cut = Signal()                  # refused frame: its F[0..O) is out, drain the rest
+        cnt = keep_count(ob.keep)
+        room = v.o - pos                # octets of F[0..O) still to send
+        end_here = ob.last | (~cut & (code != 0) & (pos + cnt >= v.o))
+        keep_cut = Cat(*[(room > k) for k in range(16)])
+        send = ~cut & ((code == 0) | ~self.drop_bad)
+        mp = self.m.payload
+        m.d.comb += [
+            mp.data.eq(ob.data & Cat(*[b.replicate(8) for b in Mux(code == 0, ob.keep, ob.keep & keep_cut)])),
+            mp.keep.eq(Mux(code == 0, ob.keep, ob.keep & keep_cut)),
+            mp.last.eq(end_here),
+            mp.user.error.eq(code),
+            self.m.valid.eq(ready_frame & send),
+        ]
+        take = ready_frame & (~send | self.m.ready)    # this beat leaves or is dropped now
+        m.d.comb += out.r_en.eq(take)
+        with m.If(take):
+            m.d.sync += pos.eq(pos + cnt)
+            with m.If(ob.last):
+                m.d.sync += [pos.eq(0), cut.eq(0)]
+            with m.Elif(end_here & (code != 0)):
+                m.d.sync += cut.eq(1)
+        m.d.comb += [vq.r_en.eq(take & ob.last), tagq.r_en.eq(take & ob.last)]
+
+        # ---- status counters ---------------------------------------------------------------
+        counters = Array([Signal(32, name=f"stat{a}") for a in range(32)])
+        m.d.comb += self.stat_data.eq(Mux(self.stat_addr < 32, counters[self.stat_addr[:5]], 0))
+        with m.If(fire_in):
+            m.d.sync += counters[STAT["octets_in"]].eq(counters[STAT["octets_in"]] + keep_count(s.payload.keep))
+            with m.If(s.payload.last):
+                m.d.sync += counters[STAT["frames_in"]].eq(counters[STAT["frames_in"]] + 1)
+        with m.If(take & send & (code == 0)):
+            m.d.sync += counters[STAT["octets_out"]].eq(counters[STAT["octets_out"]] + cnt)
+        with m.If(take & ob.last):
+            with m.If(code == 0):
+                m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
+            with m.Else():
+                m.d.sync += counters[16 + code[:4]].eq(counters[16 + code[:4]] + 1)
+        return m
