@@ -53,6 +53,9 @@ ICV = 16
 STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
         **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 11}}
 
+#: A frame's verdict for :class:`Egress`: its code (0 = good) and its header offset O.
+Verdict = data.StructLayout({"code": 5, "o": LEN})
+
 #: What travels with a frame from its header to its output.
 Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5})
 
@@ -129,7 +132,6 @@ class Decap(wiring.Component):
         icv_start = done.n - ICV
         Bounds3 = data.ArrayLayout(LEN, 3)
         Bounds2 = data.ArrayLayout(LEN, 2)
-        Verdict = data.StructLayout({"code": 5, "o": LEN})
         m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
         m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
         m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
@@ -198,49 +200,84 @@ class Decap(wiring.Component):
             tagq.w_data.eq(opack.o.payload.user),
         ]
 
-        # ---- egress: release good frames; refused ones dropped or cut to F[0..O) ----------
-        ob = data.View(data.StructLayout({"data": 128, "keep": 16, "last": 1}), out.r_data)
+        # ---- egress: a frame starts once all of it and its tag are in --------------------
+        m.submodules.egress = egress = Egress()
         v = data.View(Verdict, vq.r_data)
-        code = Signal(5)
-        m.d.comb += code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value)))
-        ready_frame = vq.r_rdy & tagq.r_rdy & out.r_rdy
-        pos = Signal(LEN)               # output octets of the frame before this beat
+        m.d.comb += [
+            egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
+            egress.v.valid.eq(vq.r_rdy & tagq.r_rdy),
+            egress.v.payload.o.eq(v.o),
+            egress.v.payload.code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value))),
+            vq.r_en.eq(egress.v.ready), tagq.r_en.eq(egress.v.ready),
+            egress.drop_bad.eq(self.drop_bad),
+        ]
+        wiring.connect(m, egress.m, wiring.flipped(self.m))
+        _stats(m, self, fire_in, egress)
+        return m
+
+
+class Egress(wiring.Component):
+    """Releases frames by their verdicts: a good frame whole, with ``user.error`` = 0; a
+    refused one dropped (``drop_bad``) or cut to its first O octets with ``user.error`` =
+    its code. ``i``: beats (data, keep, last); ``v``: one verdict a frame, held until the
+    frame's last beat is taken. ``done``: a frame was finished this cycle, ``code`` its
+    code; ``octets_out``: octets of good frames leaving this cycle."""
+
+    def __init__(self):
+        super().__init__({
+            "i": In(stream.Signature(beat(0))),
+            "v": In(stream.Signature(Verdict)),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "drop_bad": In(1),
+            "done": Out(1), "code": Out(5), "octets_out": Out(5),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ib, v = self.i.payload, self.v.payload
+        code = v.code
+        both = self.i.valid & self.v.valid
+        pos = Signal(LEN)               # octets of the frame before this beat
         cut = Signal()                  # refused frame: its F[0..O) is out, drain the rest
-        cnt = keep_count(ob.keep)
+        cnt = keep_count(ib.keep)
         room = v.o - pos                # octets of F[0..O) still to send
-        end_here = ob.last | (~cut & (code != 0) & (pos + cnt >= v.o))
-        keep_cut = Cat(*[(room > k) for k in range(16)])
+        end_here = ib.last | (~cut & (code != 0) & (pos + cnt >= v.o))
+        keep = Mux(code == 0, ib.keep, ib.keep & Cat(*[(room > k) for k in range(16)]))
         send = ~cut & ((code == 0) | ~self.drop_bad)
         mp = self.m.payload
         m.d.comb += [
-            mp.data.eq(ob.data & Cat(*[b.replicate(8) for b in Mux(code == 0, ob.keep, ob.keep & keep_cut)])),
-            mp.keep.eq(Mux(code == 0, ob.keep, ob.keep & keep_cut)),
+            mp.data.eq(ib.data & Cat(*[b.replicate(8) for b in keep])),
+            mp.keep.eq(keep),
             mp.last.eq(end_here),
             mp.user.error.eq(code),
-            self.m.valid.eq(ready_frame & send),
+            self.m.valid.eq(both & send),
         ]
-        take = ready_frame & (~send | self.m.ready)    # this beat leaves or is dropped now
-        m.d.comb += out.r_en.eq(take)
+        take = both & (~send | self.m.ready)       # this beat leaves or is dropped now
+        m.d.comb += [
+            self.i.ready.eq(take), self.v.ready.eq(take & ib.last),
+            self.done.eq(take & ib.last), self.code.eq(code),
+            self.octets_out.eq(Mux(take & send & (code == 0), cnt, 0)),
+        ]
         with m.If(take):
             m.d.sync += pos.eq(pos + cnt)
-            with m.If(ob.last):
+            with m.If(ib.last):
                 m.d.sync += [pos.eq(0), cut.eq(0)]
             with m.Elif(end_here & (code != 0)):
                 m.d.sync += cut.eq(1)
-        m.d.comb += [vq.r_en.eq(take & ob.last), tagq.r_en.eq(take & ob.last)]
-
-        # ---- status counters ---------------------------------------------------------------
-        counters = Array([Signal(32, name=f"stat{a}") for a in range(32)])
-        m.d.comb += self.stat_data.eq(Mux(self.stat_addr < 32, counters[self.stat_addr[:5]], 0))
-        with m.If(fire_in):
-            m.d.sync += counters[STAT["octets_in"]].eq(counters[STAT["octets_in"]] + keep_count(s.payload.keep))
-            with m.If(s.payload.last):
-                m.d.sync += counters[STAT["frames_in"]].eq(counters[STAT["frames_in"]] + 1)
-        with m.If(take & send & (code == 0)):
-            m.d.sync += counters[STAT["octets_out"]].eq(counters[STAT["octets_out"]] + cnt)
-        with m.If(take & ob.last):
-            with m.If(code == 0):
-                m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
-            with m.Else():
-                m.d.sync += counters[16 + code[:4]].eq(counters[16 + code[:4]] + 1)
         return m
+
+
+def _stats(m, top, fire_in, egress):
+    """The status counters of :data:`STAT` in ``m``, read through ``top.stat_addr/stat_data``."""
+    counters = Array([Signal(32, name=f"stat{a}") for a in range(32)])
+    m.d.comb += top.stat_data.eq(Mux(top.stat_addr < 32, counters[top.stat_addr[:5]], 0))
+    s = top.s.payload
+    with m.If(fire_in):
+        m.d.sync += counters[STAT["octets_in"]].eq(counters[STAT["octets_in"]] + keep_count(s.keep))
+        with m.If(s.last):
+            m.d.sync += counters[STAT["frames_in"]].eq(counters[STAT["frames_in"]] + 1)
+    m.d.sync += counters[STAT["octets_out"]].eq(counters[STAT["octets_out"]] + egress.octets_out)
+    with m.If(egress.done & (egress.code == 0)):
+        m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
+    with m.If(egress.done & (egress.code != 0)):
+        m.d.sync += counters[16 + egress.code[:4]].eq(counters[16 + egress.code[:4]] + 1)

@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["beat", "piece", "Segmenter", "Packer", "keep_count"]
+__all__ = ["beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count"]
 
 
 def beat(user_shape, cls_bits: int = 0) -> data.StructLayout:
@@ -163,4 +163,60 @@ class Packer(wiring.Component):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
                 m.d.sync += [acc.eq(joined[:128]), fill.eq(total), acc_cls.eq(cls)]
+        return m
+
+
+class Inserter(wiring.Component):
+    """Inserts a per-frame octet string into a piece stream (from a :class:`Segmenter`):
+    before the frame's first piece of a region ``>= at``, or after its last piece if it
+    has none. The inserted pieces (16 octets each, the last one the rest; one piece with
+    no octet if the string is empty) get region ``at``.
+
+    ``h``: one per frame, ``data`` (octet j in bits 8j+7..8j, up to ``max_len`` octets)
+    and ``len``, held until the frame's last piece leaves. Combinational ``ready`` paths.
+    """
+
+    def __init__(self, at: int, user_shape=1, cls_bits: int = 2, max_len: int = 64):
+        self._at = at
+        self._chunks = (max_len + 15) // 16
+        super().__init__({
+            "i": In(stream.Signature(piece(user_shape, cls_bits))),
+            "h": In(stream.Signature(data.StructLayout({"data": 8 * 16 * self._chunks,
+                                                        "len": (16 * self._chunks).bit_length()}))),
+            "o": Out(stream.Signature(piece(user_shape, cls_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        done = Signal()             # this frame's string is out
+        tail = Signal()             # the frame ended before region `at`: the string ends it
+        k = Signal(range(self._chunks + 1))
+        i, h, o = self.i.payload, self.h.payload, self.o.payload
+        left = h.len - (k << 4)
+        final = left <= 16          # this chunk is the string's last
+        chunk = Signal.like(o)
+        m.d.comb += [
+            chunk.data.eq(h.data.word_select(k, 128)),
+            chunk.count.eq(Mux(final, left, 16)),
+            chunk.cls.eq(self._at),
+            chunk.user.eq(i.user),
+        ]
+        inserting = ~done & (tail | (self.i.valid & (i.cls >= self._at)))
+        with m.If(inserting):
+            m.d.comb += [self.o.valid.eq(self.h.valid), o.eq(chunk), o.last.eq(tail & final)]
+            with m.If(self.o.valid & self.o.ready):
+                m.d.sync += k.eq(k + 1)
+                with m.If(final):
+                    m.d.sync += [done.eq(~tail), tail.eq(0), k.eq(0)]
+                    m.d.comb += self.h.ready.eq(tail)
+        with m.Else():
+            before_end = ~done & i.last    # the frame ends before region `at`
+            m.d.comb += [self.o.valid.eq(self.i.valid & self.h.valid), o.eq(i), o.last.eq(i.last & ~before_end),
+                         self.i.ready.eq(self.o.ready & self.h.valid)]
+            with m.If(self.o.valid & self.o.ready & i.last):
+                with m.If(before_end):
+                    m.d.sync += tail.eq(1)
+                with m.Else():
+                    m.d.sync += done.eq(0)
+                    m.d.comb += self.h.ready.eq(1)
         return m
