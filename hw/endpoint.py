@@ -1,4 +1,4 @@
-"""Endpoint datapath of docs/spec.md: decap (receive) of protected frames.
+"""Endpoint datapath of docs/spec.md: decap (receive) and encap (send) of frames.
 
 :class:`Decap` opens frames per spec sections 2, 4, 5 and 6: header parsing at any octet
 offset, key lookup with root-key XOR, a data key per frame from the KDF engine, AES-GCM
@@ -39,9 +39,9 @@ from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCapture, HeaderCheck, Parsed
-from .realign import Packer, Segmenter, beat, keep_count
+from .realign import Inserter, Packer, Segmenter, beat, keep_count
 
-__all__ = ["Decap", "STAT", "InUser", "OutUser"]
+__all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "encap_user", "context_layout"]
 
 LEN = 16
 InUser = data.StructLayout({"offset": LEN})
@@ -51,7 +51,7 @@ ICV = 16
 #: Status counter addresses: frames and octets in and out, and frames refused per code
 #: (address 16 + code).
 STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
-        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 11}}
+        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 13}}
 
 #: A frame's verdict for :class:`Egress`: its code (0 = good) and its header offset O.
 Verdict = data.StructLayout({"code": 5, "o": LEN})
@@ -159,23 +159,8 @@ class Decap(wiring.Component):
         m.submodules.seg = seg = Segmenter(4, user_shape=1, len_bits=LEN)
         m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        fr = data.View(data.StructLayout({"data": 128, "keep": 16, "last": 1}), frames.r_data)
-        m.d.comb += [
-            seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
-            seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),
-            seg.d.valid.eq(segq.r_rdy), segq.r_en.eq(seg.d.ready), seg.d.payload.eq(segq.r_data),
-            pack.i.valid.eq(seg.o.valid), seg.o.ready.eq(pack.i.ready),
-            pack.i.payload.data.eq(seg.o.payload.data), pack.i.payload.count.eq(seg.o.payload.count),
-            pack.i.payload.last.eq(seg.o.payload.last),
-            pack.i.payload.cls.eq(Array([Kind.PASS.value, Kind.AAD.value, Kind.TEXT.value, Kind.TAG.value])
-                                  [seg.o.payload.cls]),
-            gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
-            gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
-            gcm.ctx.payload.decrypt.eq(1),
-            gcm.i.valid.eq(pack.o.valid), pack.o.ready.eq(gcm.i.ready),
-            gcm.i.payload.data.eq(pack.o.payload.data), gcm.i.payload.keep.eq(pack.o.payload.keep),
-            gcm.i.payload.last.eq(pack.o.payload.last), gcm.i.payload.user.kind.eq(pack.o.payload.cls),
-        ]
+        _frames_to_segmenter(m, frames, seg, segq)
+        _pieces_to_gcm(m, seg.o, pack, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
         # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
         m.submodules.oseg = oseg = Segmenter(3, user_shape=1, len_bits=LEN)
@@ -281,3 +266,228 @@ def _stats(m, top, fire_in, egress):
         m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
     with m.If(egress.done & (egress.code != 0)):
         m.d.sync += counters[16 + egress.code[:4]].eq(counters[16 + egress.code[:4]] + 1)
+
+
+def encap_user(contexts: int) -> data.StructLayout:
+    """``user`` of :class:`Encap`'s input, read on a frame's first beat."""
+    return data.StructLayout({"offset": LEN, "ctx": max(1, (contexts - 1).bit_length()),
+                              "coffset": 8, "ioffset": 8})
+
+
+def context_layout(groups: int, contexts: int) -> data.StructLayout:
+    """A management write of a sender context (:class:`Encap`)."""
+    return data.StructLayout({"index": max(1, (contexts - 1).bit_length()),
+                              "group": max(1, (groups - 1).bit_length()),
+                              "kind": 1, "ident": 64, "epoch": 16, "k": 1, "counter": 49})
+
+
+def header_octets(kind, k, long, hl, coffset, ioffset, ident, rkid, tags, epoch, counter):
+    """The security header of spec 2.1 as octets (octet j in bits 8j+7..8j), 56 octets
+    wide, for each of the six layouts (ID kind x option none / 16 / 32), chosen by Mux."""
+    def be(value, n):       # n octets of a big-endian integer, first octet first
+        return [value[8 * (n - 1 - j): 8 * (n - j)] for j in range(n)]
+
+    word0 = [Cat(hl, Const(1, 4)), Cat(Const(0, 5), k, kind, Const(0, 1)), coffset, ioffset]
+    tail = be(epoch, 2) + be(counter, 6)
+    out = Const(0, 8 * 56)
+    for kk in (0, 1):
+        ident_octets = be(ident, 8) if kk else be(ident[:32], 4)
+        for opt in (0, 16, 32):
+            option = [] if not opt else \
+                [Const(1, 8), Const(opt + 4, 8), Cat(Const(0, 2), tags), Const(0, 8)] + be(rkid[:8 * opt], opt)
+            octets = word0 + ident_octets + option + tail
+            sel = (kind == kk) & (Mux(k, Mux(long, 32, 16), 0) == opt)
+            out = Mux(sel, Cat(*octets), out)
+    return out
+
+
+class Encap(wiring.Component):
+    """Send side of the endpoint: seals ``outer || payload`` frames (spec sections 6, 7).
+
+    Ports as :class:`Decap`, except:
+
+    * ``s.user`` (:func:`encap_user`), read on a frame's first beat: ``offset`` O (where
+      the header goes: ``outer`` = the first O octets), ``ctx`` the sender context,
+      ``coffset`` and ``ioffset`` of this frame;
+    * ``ctxwr`` (sink, :func:`context_layout`): management writes of sender context
+      ``index``: trust group, ID kind and ID (a DeviceID in bits 31..0), Epoch, K, and the
+      counter value its next frame takes (0 for a fresh (ID, Epoch); the context refuses
+      with COUNTER_EXHAUSTED once it reaches 2^48). Writing a context is how its epoch
+      moves on: the management plane must not write an (ID, Epoch) again with a counter
+      below one already used, which would reuse nonces.
+
+    ``m`` carries ``outer || header || payload[0..4 COffset) || C || ICV``. Refused, with
+    the code counted (and the frame dropped, or cut to its outer octets with the code in
+    ``user.error``): IOffset past the frame's start (BAD_IOFFSET), COffset past its end
+    (BAD_COFFSET), the group or a current key missing (UNKNOWN_GROUP / UNKNOWN_KEY, the
+    key table's answer), the counter exhausted (COUNTER_EXHAUSTED); a refused frame
+    spends no counter value. The header takes the group's Root Key ID and current tags
+    when K = 1 (spec 4.3).
+    """
+
+    def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = 2048):
+        self._groups = groups
+        self._contexts = contexts
+        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        super().__init__({
+            "s": In(stream.Signature(beat(encap_user(contexts)))),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "wr": In(stream.Signature(write_layout(groups))),
+            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
+            "drop_bad": In(1),
+            "stat_addr": In(6),
+            "stat_data": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        C = self._contexts
+        cl = context_layout(self._groups, C)
+        EDesc = data.StructLayout({"o": LEN, "n": LEN, "ctx": cl["index"].shape, "coffset": 8, "ioffset": 8})
+        Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
+
+        # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
+        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=145, depth=self._depth)
+        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
+        s = self.s
+        fire_in = s.valid & s.ready
+        first = Signal(init=1)
+        n = Signal(LEN)
+        side = Signal(encap_user(C))
+        cur_side = Signal(encap_user(C))
+        m.d.comb += cur_side.eq(Mux(first, s.payload.user, side))
+        n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
+        desc_in = Signal(EDesc)
+        m.d.comb += [
+            s.ready.eq(frames.w_rdy & descs.w_rdy),
+            frames.w_en.eq(fire_in),
+            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
+            desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
+            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset),
+            descs.w_en.eq(fire_in & s.payload.last), descs.w_data.eq(desc_in),
+        ]
+        with m.If(fire_in):
+            m.d.sync += [first.eq(s.payload.last), n.eq(n_now), side.eq(cur_side)]
+
+        # ---- sender contexts and their counters ----------------------------------------------
+        ctxs = Array([Signal(cl, name=f"ctx{c}") for c in range(C)])
+        w = self.ctxwr.payload
+        m.d.comb += self.ctxwr.ready.eq(1)
+
+        # ---- key lookup of the sender's group, then checks and the counter -------------------
+        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
+        m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size)
+        d = data.View(EDesc, descs.r_data)
+        wiring.connect(m, wiring.flipped(self.wr), keys.wr)
+        m.d.comb += [
+            keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
+            keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group),
+            keys.q.payload.tag.eq(d),
+        ]
+        ans = keys.r.payload
+        job = Signal(Job)
+        c = ctxs[ans.tag.ctx]
+        code = Mux(Cat(Const(0, 2), ans.tag.ioffset) > ans.tag.o, Code.BAD_IOFFSET.value,
+                   Mux(ans.tag.o + Cat(Const(0, 2), ans.tag.coffset) > ans.tag.n, Code.BAD_COFFSET.value,
+                       Mux(ans.code != 0, ans.code,
+                           Mux(c.counter[48], Code.COUNTER_EXHAUSTED.value, 0))))
+        m.d.comb += [
+            job.d.eq(ans.tag), job.ctx.eq(c), job.rkid.eq(ans.rkid), job.long.eq(ans.long),
+            job.tags.eq(ans.tags), job.code.eq(code),
+            kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
+            kdf.i.payload.mk.eq(ans.mk), kdf.i.payload.kind.eq(c.kind),
+            kdf.i.payload.ident.eq(c.ident), kdf.i.payload.epoch.eq(c.epoch),
+            kdf.i.payload.tag.eq(job),
+        ]
+        spend = kdf.i.valid & kdf.i.ready & (code == 0)
+        with m.If(spend):
+            m.d.sync += ctxs[ans.tag.ctx].counter.eq(c.counter + 1)
+        with m.If(self.ctxwr.valid):    # a management write wins over a frame's increment
+            m.d.sync += ctxs[w.index].eq(w)
+
+        # ---- fork: GCM context, cut positions, header, verdict --------------------------------
+        j = data.View(Job, kdf.o.payload.tag)
+        ok = j.code == 0
+        jc, jd = j.ctx, j.d
+        hl = Signal(4)
+        m.d.comb += hl.eq((12 + Mux(jc.kind, 8, 4) + Mux(jc.k, Mux(j.long, 36, 20), 0)) >> 2)
+        hdr = header_octets(jc.kind, jc.k, j.long, hl, jd.coffset, jd.ioffset, jc.ident, j.rkid, j.tags,
+                            jc.epoch, jc.counter[:48])
+        Bounds3 = data.ArrayLayout(LEN, 3)
+        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
+        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
+        m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * 64 + 7, depth=4)
+        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
+        forks = (ctxq, segq, hdrq, vq)
+        all_room = Cat(*[q.w_rdy for q in forks]).all()
+        bounds = Signal(Bounds3)
+        verdict = Signal(Verdict)
+        m.d.comb += [
+            bounds[0].eq(Mux(ok, jd.o - Cat(Const(0, 2), jd.ioffset), jd.n)),
+            bounds[1].eq(Mux(ok, jd.o, jd.n)),
+            bounds[2].eq(Mux(ok, jd.o + Cat(Const(0, 2), jd.coffset), jd.n)),
+            verdict.code.eq(j.code), verdict.o.eq(jd.o),
+            kdf.o.ready.eq(all_room),
+            ctxq.w_data.eq(Cat(jc.counter[:48], jc.epoch, jc.ident[:32], kdf.o.payload.dk)),
+            segq.w_data.eq(bounds),
+            hdrq.w_data.eq(Cat(hdr, Const(0, 64), Mux(ok, Cat(Const(0, 2), hl), 0))),
+            vq.w_data.eq(verdict),
+        ]
+        m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
+
+        # ---- PASS | AAD (prefix, header, clear words) | TEXT into the GCM ----------------------
+        m.submodules.seg = seg = Segmenter(4, user_shape=1, len_bits=LEN)
+        m.submodules.ins = ins = Inserter(2, user_shape=1, cls_bits=2, max_len=64)
+        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
+        m.submodules.gcm = gcm = Gcm(side_width=1)
+        _frames_to_segmenter(m, frames, seg, segq)
+        wiring.connect(m, seg.o, ins.i)
+        m.d.comb += [ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data)]
+        _pieces_to_gcm(m, ins.o, pack, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.AAD, Kind.TEXT], decrypt=0)
+
+        # ---- repack everything the GCM returns (tag included) into one frame ------------------
+        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+        go = gcm.o.payload
+        m.d.comb += [
+            opack.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(opack.i.ready),
+            opack.i.payload.data.eq(go.data), opack.i.payload.count.eq(keep_count(go.keep)),
+            opack.i.payload.last.eq(go.last),
+        ]
+        m.submodules.egress = egress = Egress()
+        m.d.comb += [
+            egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),
+            egress.i.payload.data.eq(opack.o.payload.data), egress.i.payload.keep.eq(opack.o.payload.keep),
+            egress.i.payload.last.eq(opack.o.payload.last),
+            egress.v.valid.eq(vq.r_rdy), vq.r_en.eq(egress.v.ready), egress.v.payload.eq(vq.r_data),
+            egress.drop_bad.eq(self.drop_bad),
+        ]
+        wiring.connect(m, egress.m, wiring.flipped(self.m))
+        _stats(m, self, fire_in, egress)
+        return m
+
+
+def _frames_to_segmenter(m, frames, seg, segq):
+    """Stored beats and their cut positions into a Segmenter."""
+    fr = data.View(beat(0), frames.r_data)
+    m.d.comb += [
+        seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
+        seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),
+        seg.d.valid.eq(segq.r_rdy), segq.r_en.eq(seg.d.ready), seg.d.payload.eq(segq.r_data),
+    ]
+
+
+def _pieces_to_gcm(m, pieces, pack, gcm, ctxq, kinds, decrypt):
+    """Pieces (region r becomes GCM kind ``kinds[r]``) packed into GCM beats; the GCM's
+    context from ``ctxq`` (key above a 96-bit nonce)."""
+    m.d.comb += [
+        pack.i.valid.eq(pieces.valid), pieces.ready.eq(pack.i.ready),
+        pack.i.payload.data.eq(pieces.payload.data), pack.i.payload.count.eq(pieces.payload.count),
+        pack.i.payload.last.eq(pieces.payload.last),
+        pack.i.payload.cls.eq(Array([k.value for k in kinds])[pieces.payload.cls]),
+        gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
+        gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
+        gcm.ctx.payload.decrypt.eq(decrypt),
+        gcm.i.valid.eq(pack.o.valid), pack.o.ready.eq(gcm.i.ready),
+        gcm.i.payload.data.eq(pack.o.payload.data), gcm.i.payload.keep.eq(pack.o.payload.keep),
+        gcm.i.payload.last.eq(pack.o.payload.last), gcm.i.payload.user.kind.eq(pack.o.payload.cls),
+    ]

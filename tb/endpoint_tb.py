@@ -1,4 +1,4 @@
-"""cocotb checks of hw.endpoint.Decap against the golden model.
+"""cocotb checks of hw.endpoint.Decap and Encap against the golden model.
 
 Every frame is sealed by ``model.endpoint.Endpoint`` (random header offsets, both ID
 kinds, with and without the Master Key Option, 16- and 32-octet Root Key IDs, random
@@ -8,8 +8,8 @@ expected output is what ``Endpoint.open`` returns, or its refusal code. Root key
 between bursts while earlier frames are still in flight. Nothing expected is computed by
 the code under test.
 
-Environment: ``DECAP_N`` frames, ``DECAP_MAX`` largest payload, ``DECAP_RESULTS`` file
-for the benchmark.
+Environment: ``ENDPOINT_TOP`` (decap / encap), ``ENDPOINT_N`` frames, ``ENDPOINT_MAX``
+largest payload, ``ENDPOINT_RESULTS`` file for the benchmark.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from tb.keys import Shadow
 from tb.sim import resolved
 from tb.stream import Source, pack, start_bench, unpack
 
-N = int(os.environ.get("DECAP_N", "100"))
-MAX = int(os.environ.get("DECAP_MAX", "1500"))
+TOP = os.environ.get("ENDPOINT_TOP", "decap")
+N = int(os.environ.get("ENDPOINT_N", "100"))
+MAX = int(os.environ.get("ENDPOINT_MAX", "1500"))
 GROUPS = 4
 DEFAULT = 3        # the default group (K = 0 frames); never rotated
 IN, OUT, WR = beat(InUser), beat(OutUser), write_layout(GROUPS)
@@ -121,6 +122,7 @@ class Bench:
         self.drop_bad = drop_bad
         self.src, self.sink, self.cycles = await start_bench(dut, idle, stall, seed, i="s", o="m")
         self.wr = Source(dut, "wr", dut.clk)
+        self.ctxwr = Source(dut, "ctxwr", dut.clk) if TOP == "encap" else None
         self.rng = random.Random(seed + 5)
         return self
 
@@ -140,32 +142,48 @@ class Bench:
                 cur, err = b"", None
         return frames
 
-    async def run(self, bursts: list[tuple[list[dict], list[tuple[bytes, int, bytes, int]]]], timeout: int):
-        """Send each burst's management writes, then its frames; check every output frame."""
+    async def _wait_frames(self, count: int, timeout: int) -> None:
+        """Until ``count`` frames have left in all (or ``timeout`` cycles)."""
+        while self._seen < count and timeout > 0:
+            items = self.sink.items
+            self._seen += sum(unpack(OUT, v)["last"] for v in items[self._cursor:])
+            self._cursor = len(items)
+            await RisingEdge(self.dut.clk)
+            timeout -= 1
+
+    async def run(self, bursts, timeout: int, quiesce: bool = False):
+        """Each burst is (key-table writes, packed sender-context writes, frames), a frame
+        (its input beats, expected output octets, expected code). Sends each burst's
+        writes, then its frames (with ``quiesce``, only once every earlier frame is out);
+        checks every output frame, and that no other comes out."""
         first = len(self.outputs())
+        self._seen, self._cursor = first, len(self.sink.items)
         want = []
-        for writes, frames in bursts:
+        for writes, ctx_writes, frames in bursts:
+            if quiesce:
+                await self._wait_frames(first + len(want), timeout)
             if writes:
                 await self.wr.send(write_payloads(writes))
+            if ctx_writes:
+                await self.ctxwr.send(ctx_writes)
             beats = []
-            for frame, offset, out, code in frames:
-                beats += frame_beats(frame, offset, self.rng)
+            for frame_in, out, code in frames:
+                beats += frame_in
                 if code == 0 or not self.drop_bad:
                     want.append((out, code))
             await self.src.send(beats)
-        seen, cursor = 0, 0
-        while seen < first + len(want) and timeout > 0:
-            items = self.sink.items
-            seen += sum(unpack(OUT, v)["last"] for v in items[cursor:])
-            cursor = len(items)
-            await RisingEdge(self.dut.clk)
-            timeout -= 1
+        await self._wait_frames(first + len(want), timeout)
         for _ in range(100):  # and nothing more
             await RisingEdge(self.dut.clk)
         got = self.outputs()[first:]
         assert len(got) == len(want), f"{len(got)} frames out, {len(want)} expected"
         for n, ((g, ge, _), (w, we)) in enumerate(zip(got, want)):
-            assert (ge, g) == (we, w), f"frame {n}: got code {ge} {g.hex()}\n expected code {we} {w.hex()}"
+            if (ge, g) != (we, w):
+                at = next((j for j, (x, y) in enumerate(zip(g, w)) if x != y), min(len(g), len(w)))
+                raise AssertionError(f"frame {n}: got code {ge}, {len(g)} octets; expected code {we}, {len(w)} "
+                                     f"octets; first difference at octet {at}:\n got      {g[at:at + 48].hex()}\n"
+                                     f" expected {w[at:at + 48].hex()}\n got start      {g[:64].hex()}\n"
+                                     f" expected start {w[:64].hex()}")
         return got
 
     async def stat(self, name: str) -> int:
@@ -177,78 +195,231 @@ class Bench:
         return v
 
 
-def bursts_with_rotations(world: World, n: int, damage: float, per_burst: int = 25):
-    bursts = [(world.writes, [])]
-    while n > 0:
-        k = min(per_burst, n)
-        bursts.append((world.rotate() if len(bursts) > 1 else [], [world.frame(damage) for _ in range(k)]))
-        n -= k
-    return bursts
+def decap_frame(world: World, damage: float, rng: random.Random):
+    """A protected frame for the decap: (input beats, expected output, expected code)."""
+    frame, offset, out, code = world.frame(damage)
+    return frame_beats(frame, offset, rng), out, code
 
 
-@cocotb.test()
-async def random_frames_rotation_idle_backpressure_drop_bad(dut):
-    world = World(random.Random(1))
-    bursts = bursts_with_rotations(world, N, damage=0.15)
-    frames = [f for _, fs in bursts for f in fs]
-    codes = sorted({c for *_, c in frames})
-    dut._log.info(f"{len(frames)} frames, {sum(c == 0 for *_, c in frames)} good, codes {codes}, "
-                  f"{sum(len(f) for f, *_ in frames)} octets")
-    bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
-    await bench.run(bursts, timeout=400 * len(frames) + 2000)
-    # the counters agree with the model's verdicts
-    assert await bench.stat("frames_in") == len(frames)
-    assert await bench.stat("octets_in") == sum(len(f) for f, *_ in frames)
-    assert await bench.stat("frames_out") == sum(c == 0 for *_, c in frames)
-    assert await bench.stat("octets_out") == sum(len(o) for _, _, o, c in frames if c == 0)
+def _statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
+    """What the status counters must read after frames_in gave results (output, code)."""
+    want = {"frames_in": len(frames_in), "octets_in": sum(len(f) for f in frames_in),
+            "frames_out": sum(c == 0 for _, c in results),
+            "octets_out": sum(len(o) for o, c in results if c == 0)}
     for c in Code:
-        if 1 <= c.value <= 11:
-            assert await bench.stat(f"refused_{c.name.lower()}") == sum(code == c for *_, code in frames), c.name
+        if 1 <= c.value <= 12:
+            want[f"refused_{c.name.lower()}"] = sum(code == c for _, code in results)
+    return want
 
 
-@cocotb.test()
-async def refused_frames_pass_as_outer_octets_with_their_code(dut):
+async def check_counters(bench: Bench, want: dict[str, int]) -> None:
+    for name, value in want.items():
+        assert await bench.stat(name) == value, name
+
+
+@cocotb.test(skip=TOP != "decap")
+async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
+    world = World(random.Random(1))
+    rng = random.Random(11)
+    bursts, frames_in, results = [(world.writes, [], [])], [], []
+    n = N
+    while n > 0:
+        k = min(25, n)
+        writes = world.rotate() if len(bursts) > 1 else []  # earlier frames are still in flight
+        burst = []
+        for _ in range(k):
+            frame, offset, out, code = world.frame(0.15)
+            frames_in.append(frame)
+            results.append((out, code))
+            burst.append((frame_beats(frame, offset, rng), out, code))
+        bursts.append((writes, [], burst))
+        n -= k
+    dut._log.info(f"{len(frames_in)} frames, {sum(c == 0 for _, c in results)} good, "
+                  f"codes {sorted({c for _, c in results})}, {sum(map(len, frames_in))} octets")
+    bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
+    await bench.run(bursts, timeout=400 * len(frames_in) + 2000)
+    await check_counters(bench, _statistics_agree(frames_in, results))
+
+
+@cocotb.test(skip=TOP != "decap")
+async def decap_refused_frames_pass_as_outer_octets_with_their_code(dut):
     """drop_bad = 0: every malformed class of the model tests, and random damage."""
     from tests.test_model_eesp import OFFSET, _malformed
 
     world = World(random.Random(3))
+    rng = random.Random(13)
     frames = []
-    for name, code, frame, ep in _malformed():
+    for _, _, frame, _ in _malformed():
         try:
             out, c = world.ep.open(frame, OFFSET).frame, 0
         except EespError as e:
             out, c = frame[:OFFSET], int(e.code)
-        frames.append((frame, OFFSET, out, c))
-    frames += [world.frame(damage=0.8) for _ in range(max(20, N // 4))]
+        frames.append((frame_beats(frame, OFFSET, rng), out, c))
+    frames += [decap_frame(world, 0.8, rng) for _ in range(max(20, N // 4))]
     codes = {c for *_, c in frames}
     assert codes >= set(range(1, 12)), codes     # every receive code of spec 2.2
     bench = await Bench(dut).start(idle=0.1, stall=0.3, seed=4, drop_bad=0)
-    await bench.run([(world.writes, frames)], timeout=400 * len(frames) + 2000)
+    await bench.run([(world.writes, [], frames)], timeout=400 * len(frames) + 2000)
 
 
-@cocotb.test()
-async def benchmark_back_to_back_frames(dut):
-    """Cycles per frame, no idle, no backpressure, a new data key every frame (every
-    frame has its own ID, so its own key); written to DECAP_RESULTS."""
+async def benchmark(dut, make_frames, k: int):
+    """Cycles per frame, no idle, no backpressure, a new data key every frame (each frame
+    with its own ID); written to ENDPOINT_RESULTS."""
     world = World(random.Random(5))
     bench = await Bench(dut).start(idle=0.0, stall=0.0, seed=6, drop_bad=1)
     await bench.wr.send(write_payloads(world.writes))
     lines = []
     rng = random.Random(7)
     for size in (64, 256, 512, 1500):
-        k = 20
-        frames = []
-        for _ in range(k):
-            ctx = SenderContext(0, 1, rng.randbytes(8), 1, 0, 0, key_option=True)
-            f = world.ep.seal(bytes(14) + rng.randbytes(size), 14, ctx)
-            frames.append((f, 14, world.ep.open(f, 14).frame, 0))
-        got = await bench.run([([], frames)], timeout=100 * k * (size // 16 + 10))
+        ctx_writes, frames, wire = make_frames(world, rng, size, k)
+        got = await bench.run([([], ctx_writes, frames)], timeout=100 * k * (size // 16 + 10))
         ends = [t for *_, t in got]
         per = (ends[-1] - ends[0]) / (k - 1)
-        wire = len(frames[0][0])
-        lines.append(f"decap_{size}B_payload frame_octets={wire} cycles_per_frame={per:.2f} "
-                     f"in_octets_per_cycle={wire / per:.2f} payload_octets_per_cycle={size / per:.2f} "
-                     f"beats_per_frame={-(-wire // 16)}")
+        lines.append(f"{TOP}_{size}B_payload frame_octets_in={wire[0]} frame_octets_out={wire[1]} "
+                     f"cycles_per_frame={per:.2f} octets_per_cycle_in={wire[0] / per:.2f} "
+                     f"octets_per_cycle_out={wire[1] / per:.2f} payload_octets_per_cycle={size / per:.2f}")
         dut._log.info(lines[-1])
-    with open(os.environ.get("DECAP_RESULTS", os.devnull), "w") as f:
+    with open(os.environ.get("ENDPOINT_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def _sealed_for_bench(world, rng, size, k):
+    """k frames of one size, 14 outer octets, ConnectionID, K = 1, each its own ID."""
+    out = []
+    for _ in range(k):
+        ctx = SenderContext(0, 1, rng.randbytes(8), 1, 0, 0, key_option=True)
+        frame_in = bytes(14) + rng.randbytes(size)
+        out.append((ctx, frame_in, world.ep.seal(frame_in, 14, ctx)))
+    return out
+
+
+@cocotb.test(skip=TOP != "decap")
+async def decap_benchmark_back_to_back(dut):
+    def make(world, rng, size, k):
+        sealed = _sealed_for_bench(world, rng, size, k)
+        frames = [(frame_beats(f, 14, rng), world.ep.open(f, 14).frame, 0) for _, _, f in sealed]
+        return [], frames, (len(sealed[0][2]), len(sealed[0][1]))
+    await benchmark(dut, make, k=20)
+
+
+# ---- encap ------------------------------------------------------------------------------
+
+CONTEXTS = 16
+if TOP == "encap":
+    from hw.endpoint import context_layout, encap_user
+    EIN, CTXW = beat(encap_user(CONTEXTS)), context_layout(GROUPS, CONTEXTS)
+
+
+class Senders:
+    """Sender contexts: the model's SenderContext of each HW slot, and the writes."""
+
+    def __init__(self, world: World, rng: random.Random):
+        self.world, self.rng = world, rng
+        self.slots: list[SenderContext] = []
+        self.writes: list[int] = []
+        for i in range(CONTEXTS):
+            group = rng.randrange(GROUPS)
+            kind = rng.randrange(2)
+            ctx = SenderContext(group, kind, rng.randbytes(4 << kind), rng.randrange(1 << 16),
+                                key_option=group != DEFAULT or rng.random() < 0.5)
+            self.slots.append(ctx)
+            self.writes.append(pack(CTXW, index=i, group=group, kind=kind, ident=int.from_bytes(ctx.ident, "big"),
+                                    epoch=ctx.epoch, k=int(ctx.key_option), counter=0))
+
+    def start_counter_at(self, i: int, value: int) -> int:
+        """Context i's next counter value set to ``value`` in the model; its write."""
+        ctx = self.slots[i]
+        self.world.ep.counter(ctx)._next = value
+        return pack(CTXW, index=i, group=ctx.group, kind=ctx.kind, ident=int.from_bytes(ctx.ident, "big"),
+                    epoch=ctx.epoch, k=int(ctx.key_option), counter=value)
+
+    def frame(self, bad: float, slot: int | None = None):
+        """(input beats, expected output, code) of a clear frame for slot ``slot``."""
+        rng = self.rng
+        i = rng.randrange(CONTEXTS) if slot is None else slot
+        ioffset = rng.choice([0, 0, 1, rng.randrange(6)])
+        offset = 4 * ioffset + rng.choice([0, rng.randrange(40)])
+        payload = rng.randbytes(rng.choice([0, 1, 16, MAX, rng.randrange(MAX + 1), rng.randrange(80)]))
+        coffset = rng.randrange(min(255, len(payload) // 4) + 1) if rng.random() < 0.3 else 0
+        if rng.random() < bad:   # offsets the sender must refuse
+            if rng.random() < 0.5:
+                ioffset = offset // 4 + 1 + rng.randrange(3)
+            else:
+                coffset = min(255, len(payload) // 4 + 1 + rng.randrange(3))
+                if 4 * coffset <= len(payload):
+                    coffset = 0
+        base = self.slots[i]
+        ctx = SenderContext(base.group, base.kind, base.ident, base.epoch, coffset, ioffset, base.key_option)
+        frame_in = rng.randbytes(offset) + payload
+        try:
+            out, code = self.world.ep.seal(frame_in, offset, ctx), 0
+        except ValueError as e:
+            out, code = frame_in[:offset], int(Code.BAD_IOFFSET if "IOffset" in str(e) else Code.BAD_COFFSET)
+        except EespError as e:
+            out, code = frame_in[:offset], int(e.code)
+        chunks = [frame_in[k:k + 16] for k in range(0, len(frame_in), 16)] or [b""]
+        beats = [pack(EIN, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1, last=int(n == len(chunks) - 1),
+                      user=pack(EIN["user"].shape, offset=offset, ctx=i, coffset=coffset, ioffset=ioffset)
+                      if n == 0 else rng.getrandbits(EIN["user"].shape.size))
+                 for n, c in enumerate(chunks)]
+        return beats, out, code, frame_in
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
+    world = World(random.Random(21))
+    rng = random.Random(22)
+    senders = Senders(world, rng)
+    bursts = [(world.writes, senders.writes, [])]
+    frames_in, results = [], []
+    n = N
+    while n > 0:
+        k = min(25, n)
+        writes = world.rotate() if len(bursts) > 1 else []
+        ctx_writes = []
+        burst = []
+        if len(bursts) % 4 == 2:   # a context two frames from exhaustion: the third is refused
+            slot = rng.randrange(CONTEXTS)
+            ctx_writes.append(senders.start_counter_at(slot, (1 << 48) - 2))
+            made = [senders.frame(0.0, slot) for _ in range(3)]
+        else:
+            made = []
+        made += [senders.frame(0.1) for _ in range(k)]
+        bursts.append((writes, ctx_writes, [(beats, out, code) for beats, out, code, _ in made]))
+        frames_in += [f for *_, f in made]
+        results += [(out, code) for _, out, code, _ in made]
+        n -= k
+    codes = sorted({c for _, c in results})
+    dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} sealed, codes {codes}")
+    assert {0, Code.BAD_IOFFSET, Code.BAD_COFFSET, Code.COUNTER_EXHAUSTED} <= set(codes), codes
+    bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=23, drop_bad=1)
+    # the sender takes the current keys at lookup: rotations wait until earlier frames are out
+    await bench.run(bursts, timeout=400 * len(results) + 2000, quiesce=True)
+    await check_counters(bench, _statistics_agree(frames_in, results))
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_refused_frames_pass_as_outer_octets(dut):
+    world = World(random.Random(31))
+    senders = Senders(world, random.Random(32))
+    frames = [senders.frame(0.5)[:3] for _ in range(max(20, N // 4))]
+    bench = await Bench(dut).start(idle=0.1, stall=0.3, seed=33, drop_bad=0)
+    await bench.run([(world.writes, senders.writes, frames)], timeout=400 * len(frames) + 2000)
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_benchmark_back_to_back(dut):
+    def make(world, rng, size, k):
+        sealed = _sealed_for_bench(world, rng, size, k)
+        ctx_writes, frames = [], []
+        for i, (ctx, frame_in, f) in enumerate(sealed):   # context i: this frame's fresh (ID, epoch)
+            ctx_writes.append(pack(CTXW, index=i, group=0, kind=1, ident=int.from_bytes(ctx.ident, "big"),
+                                   epoch=ctx.epoch, k=1, counter=0))
+            chunks = [frame_in[j:j + 16] for j in range(0, len(frame_in), 16)]
+            beats = [pack(EIN, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1,
+                          last=int(n == len(chunks) - 1),
+                          user=pack(EIN["user"].shape, offset=14, ctx=i) if n == 0 else 0)
+                     for n, c in enumerate(chunks)]
+            frames.append((beats, f, 0))
+        return ctx_writes, frames, (len(sealed[0][1]), len(sealed[0][2]))
+    await benchmark(dut, make, k=CONTEXTS)

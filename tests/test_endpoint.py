@@ -1,22 +1,24 @@
-"""hw.endpoint.Decap under both simulators (cocotb testbench tb/endpoint_tb.py); the
-benchmark goes to results/decap_<simulator>.txt."""
+"""hw.endpoint Decap and Encap under both simulators (cocotb testbench tb/endpoint_tb.py);
+the benchmarks go to results/<top>_<simulator>.txt."""
 
 import os
 
 import pytest
 
-from hw.endpoint import Decap
+from hw.endpoint import Decap, Encap
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run (payloads 0..1500 octets)
 COUNTS = {"icarus": 60, "verilator": 2000}
+TOPS = {"decap": Decap, "encap": Encap}
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_decap(simulator: str) -> None:
+@pytest.mark.parametrize("top", sorted(TOPS))
+def test_endpoint(top: str, simulator: str) -> None:
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
-    run(Decap(), name="decap", test_module="tb.endpoint_tb", simulator=simulator,
-        extra_env={"DECAP_N": os.environ.get("DECAP_N", str(COUNTS[simulator])),
-                   "DECAP_RESULTS": str(results / f"decap_{simulator}.txt")})
+    run(TOPS[top](), name=top, test_module="tb.endpoint_tb", simulator=simulator,
+        extra_env={"ENDPOINT_TOP": top, "ENDPOINT_N": os.environ.get("ENDPOINT_N", str(COUNTS[simulator])),
+                   "ENDPOINT_RESULTS": str(results / f"{top}_{simulator}.txt")})
