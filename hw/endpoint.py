@@ -39,7 +39,7 @@ from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCapture, HeaderCheck, Parsed
-from .realign import Inserter, Packer, Segmenter, beat, keep_count
+from .realign import FrameBeat, Inserter, Packer, Segmenter, beat, keep_count
 
 __all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "encap_user", "context_layout"]
 
@@ -78,7 +78,7 @@ class Decap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
-        beat_bits = 128 + 16 + 1
+        beat_bits = FrameBeat.size
 
         # ---- ingress: store the frame, capture and check its header -----------------
         m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
@@ -210,7 +210,7 @@ class Egress(wiring.Component):
 
     def __init__(self):
         super().__init__({
-            "i": In(stream.Signature(beat(0))),
+            "i": In(stream.Signature(FrameBeat)),
             "v": In(stream.Signature(Verdict)),
             "m": Out(stream.Signature(beat(OutUser))),
             "drop_bad": In(1),
@@ -347,7 +347,7 @@ class Encap(wiring.Component):
         Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=145, depth=self._depth)
+        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         s = self.s
         fire_in = s.valid & s.ready
@@ -468,7 +468,7 @@ class Encap(wiring.Component):
 
 def _frames_to_segmenter(m, frames, seg, segq):
     """Stored beats and their cut positions into a Segmenter."""
-    fr = data.View(beat(0), frames.r_data)
+    fr = data.View(FrameBeat, frames.r_data)
     m.d.comb += [
         seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
         seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),

@@ -22,7 +22,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count"]
+__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count"]
+
+
+#: A beat without sideband: what the frame stores hold.
+FrameBeat = data.StructLayout({"data": 128, "keep": 16, "last": 1})
 
 
 def beat(user_shape, cls_bits: int = 0) -> data.StructLayout:

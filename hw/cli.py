@@ -1,0 +1,96 @@
+"""``eesp``: the project's command line.
+
+``eesp verilog [--out DIR] [--groups G] [--contexts C] [--max-frame N]`` writes the
+Verilog of the two top levels (``decap.sv``, ``encap.sv``) and of each core, one file a
+design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
+``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
+and the bit range of every field of a stream payload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from amaranth.hdl import Shape
+from amaranth.lib import data, wiring
+
+from .aes import Aes256
+from .endpoint import Decap, Encap
+from .gcm import Gcm
+from .ghash import Ghash
+from .kdf import KdfEngine
+from .keytable import KeyTable
+from .verilog import to_verilog
+
+__all__ = ["main", "designs", "ports", "fields"]
+
+
+def designs(groups: int, contexts: int, max_frame: int) -> dict[str, tuple[object, dict]]:
+    """name -> (component, parameters) of everything ``eesp verilog`` writes."""
+    return {
+        "decap": (Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
+        "encap": (Encap(groups=groups, contexts=contexts, max_frame=max_frame),
+                  {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
+        "gcm": (Gcm(side_width=8), {"side_width": 8}),
+        "kdf": (KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
+        "aes256": (Aes256(user_shape=16), {"user_width": 16}),
+        "ghash": (Ghash(), {}),
+        "keytable": (KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
+    }
+
+
+def ports(top: wiring.Component) -> list[tuple[str, str, int, object]]:
+    """(Verilog port name, "input"/"output", width, shape) of every port, clock and reset first."""
+    out = [("clk", "input", 1, 1), ("rst", "input", 1, 1)]
+    for path, member, _ in top.signature.flatten(top):
+        name = "__".join(str(p) for p in path)
+        flow = "input" if member.flow == wiring.In else "output"
+        out.append((name, flow, Shape.cast(member.shape).width, member.shape))
+    return out
+
+
+def fields(shape, base: int = 0, prefix: str = "") -> list[tuple[str, int, int]]:
+    """(field path, high bit, low bit) of a ``lib.data`` layout, nested fields included."""
+    out = []
+    if isinstance(shape, data.StructLayout):
+        for name, f in shape:
+            out.append((prefix + name, base + f.offset + Shape.cast(f.shape).width - 1, base + f.offset))
+            out += fields(f.shape, base + f.offset, prefix + name + ".")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="eesp", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("verilog", help="write the Verilog of the top levels and cores, with a port summary")
+    v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
+    v.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
+    v.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap (default 16)")
+    v.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
+    args = ap.parse_args(argv)
+    for name, value, low in (("--groups", args.groups, 1), ("--contexts", args.contexts, 1),
+                             ("--max-frame", args.max_frame, 64)):
+        if value < low:
+            ap.error(f"{name} must be at least {low}")
+    if args.max_frame >= 1 << 16:
+        ap.error("--max-frame must be below 65536 (16-bit frame lengths)")
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for name, (top, params) in designs(args.groups, args.contexts, args.max_frame).items():
+        (out / f"{name}.sv").write_text(to_verilog(top, name))
+        summary.append(f"module {name}  ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})")
+        for n, d, w, shape in ports(top):
+            summary.append(f"  {d:6} {f'[{w - 1}:0]' if w > 1 else '':9} {n}")
+            summary += [f"      {n}[{hi}:{lo}]  {path}" for path, hi, lo in fields(shape)]
+        summary.append("")
+        print(f"wrote {out / (name + '.sv')}")
+    (out / "SUMMARY.txt").write_text("\n".join(summary))
+    print(f"wrote {out / 'SUMMARY.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``eesp verilog``: every design written, and the port summary agrees with the port
+declarations of the Verilog it wrote (names, directions, widths)."""
+
+import re
+
+import pytest
+
+from hw.cli import main
+
+
+def _declared_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
+    body = text[text.index(f"module {module}("):]
+    body = body[: body.index("endmodule")]
+    out = {}
+    for d, hi, name in re.findall(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?\\?([\w$]+)\s*;",
+                                  body, re.M):
+        out[name] = (d, int(hi) + 1 if hi else 1)
+    return out
+
+
+def test_verilog_and_summary(tmp_path, capsys) -> None:
+    assert main(["verilog", "--out", str(tmp_path), "--groups", "2", "--contexts", "4"]) == 0
+    summary = (tmp_path / "SUMMARY.txt").read_text()
+    for name in ("decap", "encap", "gcm", "kdf", "aes256", "ghash", "keytable"):
+        text = (tmp_path / f"{name}.sv").read_text()
+        declared = _declared_ports(text, name)
+        block = summary[summary.index(f"module {name} "):].split("\n\n")[0].splitlines()[1:]
+        listed = {}
+        for line in block:
+            m = re.match(r"\s+(input|output)\s+(?:\[(\d+):0\])?\s+(\S+)$", line)
+            if m:
+                listed[m.group(3)] = (m.group(1), int(m.group(2)) + 1 if m.group(2) else 1)
+        assert "clk" in declared and len(declared) >= 7, (name, declared)
+        assert listed == declared, name
+    assert "groups=2" in summary and "contexts=4" in summary
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        main(["verilog", "--groups", "0"])
+    with pytest.raises(SystemExit):
+        main(["verilog", "--max-frame", "70000"])
