@@ -1,7 +1,7 @@
-"""The spec's worked examples (docs/spec.md section 11), computed by the golden model.
+"""The spec's worked examples (docs/spec.md section 12), computed by the golden model.
 
 ``python -m model.demo`` prints them; ``python -m model.demo --markdown`` prints the
-markdown of spec section 11 (how the spec's hex was produced). The inputs are fixed
+markdown of spec section 12 (how the spec's hex was produced). The inputs are fixed
 here; every derived value comes from the model, and ``tests/test_spec_examples.py``
 recomputes each one from the ``cryptography`` primitives alone.
 """
@@ -134,10 +134,10 @@ def render_text(exs: list[Example]) -> str:
 
 
 def render_markdown(exs: list[Example]) -> str:
-    """Spec section 11: one fenced block per example, ``name = hex`` (integers in decimal)."""
+    """Spec section 12: one fenced block per example, ``name = hex`` (integers in decimal)."""
     parts = []
     for n, (title, rows) in enumerate(exs, 1):
-        parts.append(f"### 11.{n} {title}\n\n```text")
+        parts.append(f"### 12.{n} {title}\n\n```text")
         parts += [f"{name:<16} = {_value(v)}" for name, v in rows]
         parts.append("```\n")
     return "\n".join(parts)
@@ -145,7 +145,7 @@ def render_markdown(exs: list[Example]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--markdown", action="store_true", help="print spec section 11 as markdown")
+    ap.add_argument("--markdown", action="store_true", help="print spec section 12 as markdown")
     args = ap.parse_args()
     exs = examples()
     print(render_markdown(exs) if args.markdown else render_text(exs))

@@ -1,10 +1,10 @@
-"""docs/spec.md section 11, byte for byte.
+"""docs/spec.md section 12, byte for byte.
 
 Two independent checks:
 1. every value of each worked example is recomputed here from the spec's rules with the
    ``cryptography`` primitives (CMAC, AES-ECB, AESGCM), reading header fields by their bit
    positions in spec section 2.1 — no model code is used for that;
-2. the golden model reproduces section 11 exactly (``python -m model.demo --markdown``).
+2. the golden model reproduces section 12 exactly (``python -m model.demo --markdown``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from model.demo import examples, render_markdown
 SPEC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "spec.md"
 
 
-def _section_11() -> str:
+def _section_12() -> str:
     text = SPEC.read_text()
-    return text[text.index("### 11.1"):]
+    return text[text.index("### 12.1"):]
 
 
 def _spec_examples() -> list[dict[str, bytes | int]]:
     out = []
-    for block in re.findall(r"```text\n(.*?)```", _section_11(), re.S):
+    for block in re.findall(r"```text\n(.*?)```", _section_12(), re.S):
         rec: dict[str, bytes | int] = {}
         for name, value in re.findall(r"^(\w+)\s*=\s*(\S+)$", block, re.M):
             rec[name] = int(value) if name == "header_offset" else bytes.fromhex(value)
@@ -104,5 +104,5 @@ def test_example_recomputed_from_primitives(ex: dict) -> None:
     assert out == outer + ex["header"] + inner[:clear] + sealed
 
 
-def test_model_reproduces_section_11() -> None:
-    assert render_markdown(examples()).strip() == _section_11().strip()
+def test_model_reproduces_section_12() -> None:
+    assert render_markdown(examples()).strip() == _section_12().strip()
