@@ -39,7 +39,7 @@ from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCapture, HeaderCheck, Parsed
-from .realign import FrameBeat, Inserter, Packer, Segmenter, beat, keep_count
+from .realign import FrameBeat, Inserter, Packer, Segmenter, beat, keep_count, keep_lanes
 
 __all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "encap_user", "context_layout"]
 
@@ -227,11 +227,12 @@ class Egress(wiring.Component):
         cnt = keep_count(ib.keep)
         room = v.o - pos                # octets of F[0..O) still to send
         end_here = ib.last | (~cut & (code != 0) & (pos + cnt >= v.o))
-        keep = Mux(code == 0, ib.keep, ib.keep & Cat(*[(room > k) for k in range(16)]))
+        keep = Signal(16)
+        m.d.comb += keep.eq(Mux(code == 0, ib.keep, ib.keep & Cat(*[(room > k) for k in range(16)])))
         send = ~cut & ((code == 0) | ~self.drop_bad)
         mp = self.m.payload
         m.d.comb += [
-            mp.data.eq(ib.data & Cat(*[b.replicate(8) for b in keep])),
+            mp.data.eq(keep_lanes(ib.data, keep)),
             mp.keep.eq(keep),
             mp.last.eq(end_here),
             mp.user.error.eq(code),

@@ -71,6 +71,7 @@ from amaranth.lib.wiring import In, Out
 
 from .aes import Aes256
 from .ghash import Ghash
+from .realign import keep_lanes
 
 __all__ = ["Gcm", "Kind", "CtxLayout", "beat_layout", "out_layout", "SLOTS_PER_PACKET", "bswap128"]
 
@@ -115,10 +116,6 @@ def bswap128(v):
     """Octet k of a big-endian 128-bit integer (bits 127-8k..120-8k) to lane k (bits
     8k+7..8k), and back: the same wiring both ways."""
     return Cat(*[v[8 * (15 - k): 8 * (16 - k)] for k in range(16)])
-
-
-def _lane_mask(keep):
-    return Cat(*[keep[k].replicate(8) for k in range(16)])
 
 
 class Gcm(wiring.Component):
@@ -201,11 +198,12 @@ class Gcm(wiring.Component):
         slot = u.slot
         has_out = (slot.aad | slot.text | slot.pass_) & u.keep.any()     # yields an output beat
         to_ghash = (has_out & ~slot.pass_) | slot.h | slot.end
-        mask = _lane_mask(u.keep)
+        kept = Signal(128)                          # the input's octets within keep
+        m.d.comb += kept.eq(keep_lanes(u.data, u.keep))
         text = Signal(128)                          # output lanes: AAD as is, TEXT xor keystream
-        m.d.comb += text.eq((u.data ^ Mux(slot.text, bswap128(res.block), 0)) & mask)
+        m.d.comb += text.eq(kept ^ keep_lanes(Mux(slot.text, bswap128(res.block), 0), u.keep))
         # GHASH runs over the ciphertext: the output when encrypting, the input when decrypting
-        cipher = Mux(slot.text & ~u.decrypt, text, u.data & mask)
+        cipher = Mux(slot.text & ~u.decrypt, text, kept)
 
         len_a = Signal(32)                          # octets of AAD / text so far
         len_c = Signal(32)

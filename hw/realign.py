@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count"]
+__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count", "keep_lanes"]
 
 
 #: A beat without sideband: what the frame stores hold.
@@ -40,6 +40,12 @@ def beat(user_shape, cls_bits: int = 0) -> data.StructLayout:
 def piece(user_shape, cls_bits: int) -> data.StructLayout:
     """A piece: ``count`` octets in lanes 0..count-1, its region/class, last, user."""
     return data.StructLayout({"data": 128, "count": 5, "cls": cls_bits, "last": 1, "user": user_shape})
+
+
+def keep_lanes(data, keep):
+    """``data`` with the octets whose ``keep`` bit is 0 cleared, one mux an octet (not
+    ``{8{keep[k]}}`` masks, which Icarus re-evaluates at every input bit event)."""
+    return Cat(*[Mux(keep[k], data[8 * k: 8 * k + 8], 0) for k in range(16)])
 
 
 def keep_count(keep):
@@ -134,8 +140,11 @@ class Packer(wiring.Component):
         def mask(n):
             return Cat(*[(n > k) for k in range(16)])
 
-        lanes = Cat(*[bit.replicate(8) for bit in mask(p.count)])   # lanes past count hold other octets
-        m.d.comb += joined.eq(acc | ((p.data & lanes) << Cat(Const(0, 3), fill)))
+        count_mask = Signal(16)
+        m.d.comb += count_mask.eq(mask(p.count))
+        piece_data = Signal(128)    # lanes past count hold other octets: cleared
+        m.d.comb += [piece_data.eq(keep_lanes(p.data, count_mask)),
+                     joined.eq(acc | (piece_data << Cat(Const(0, 3), fill)))]
         total = fill + p.count
         cls = Mux(p.count == 0, acc_cls, p.cls)  # a piece with no octet changes no class
 
