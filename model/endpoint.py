@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import Code, EespError
-from .header import ICV_LEN, Header, parse
+from .header import Header, parse
 from .kdf import data_key, id8
 from .keytable import KeyTable
 

@@ -385,7 +385,6 @@ async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
         k = min(25, n)
         writes = world.rotate() if len(bursts) > 1 else []
         ctx_writes = []
-        burst = []
         if len(bursts) % 4 == 2:   # a context two frames from exhaustion: the third is refused
             slot = rng.randrange(CONTEXTS)
             ctx_writes.append(senders.start_counter_at(slot, (1 << 48) - 2))

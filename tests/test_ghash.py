@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hw.ghash import LATENCY, Ghash, gf128_mul
 from tb.lint import verilator_warnings
 from tb.sim import SIMULATORS, run
-from tb.ghash_tb import (ONE, _g_aad, aes_ecb, gcm_message, h2_message, published_message,
+from tb.ghash_tb import (ONE, _g_aad, aes_ecb, h2_message, published_message,
                          published_messages, random_message)
 
 # --------------------------------------------------------------------------------------
