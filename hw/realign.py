@@ -11,8 +11,9 @@ the frame seen so far, so a beat may be partial anywhere, not only at the end.
   decrease. A beat that crosses k boundaries yields k + 1 pieces on k + 1 cycles.
 * :class:`Packer` packs pieces into beats that are full except at a frame's end and
   where the class of the pieces changes (then the beat before the change is partial:
-  the GCM engine's AAD / TEXT padding). A class change and a frame end that leaves more
-  than one beat each cost one extra cycle. A full beat is held until the next piece
+  the GCM engine's AAD / TEXT padding). The beat a class change or a frame's end leaves
+  behind is sent on the cycle that loads the next piece, so neither costs a cycle while
+  pieces keep coming. A full beat is held until the next piece
   arrives (latency 1 beat), so a frame never ends with a null beat unless it has no octet.
 """
 
@@ -148,16 +149,17 @@ class Packer(wiring.Component):
         total = fill + p.count
         cls = Mux(p.count == 0, acc_cls, p.cls)  # a piece with no octet changes no class
 
-        with m.If(tail):                        # the frame's leftover beat
+        flush = tail | ((fill != 0) & (cls != acc_cls) & self.i.valid)
+        with m.If(flush):   # the frame's leftover beat, or a class change: send acc as it is
+            # and, on the same cycle, load the waiting piece into the emptied acc
             m.d.comb += [self.o.valid.eq(1), o.data.eq(acc), o.keep.eq(mask(fill)), o.cls.eq(acc_cls),
-                         o.last.eq(1), o.user.eq(tail_user)]
+                         o.last.eq(tail), o.user.eq(Mux(tail, tail_user, p.user)),
+                         self.i.ready.eq(self.o.ready)]
             with m.If(self.o.ready):
-                m.d.sync += [tail.eq(0), fill.eq(0), acc.eq(0)]
-        with m.Elif((fill != 0) & (cls != acc_cls) & self.i.valid):   # class change: flush first
-            m.d.comb += [self.o.valid.eq(1), o.data.eq(acc), o.keep.eq(mask(fill)), o.cls.eq(acc_cls),
-                         o.user.eq(p.user)]
-            with m.If(self.o.ready):
-                m.d.sync += [fill.eq(0), acc.eq(0)]
+                m.d.sync += [acc.eq(0), fill.eq(0), tail.eq(0)]
+                with m.If(self.i.valid):
+                    m.d.sync += [acc.eq(piece_data), fill.eq(p.count), acc_cls.eq(p.cls),
+                                 tail.eq(p.last), tail_user.eq(p.user)]
         with m.Elif((total > 16) | ((total == 16) & p.last)):   # a full beat (one is held back
             # until the next piece shows whether the frame ends with it: no trailing null beat)
             m.d.comb += [self.o.valid.eq(self.i.valid), o.data.eq(joined[:128]), o.keep.eq(0xFFFF),

@@ -28,3 +28,16 @@ def test_run_without_any_cocotb_test_fails(simulator: str) -> None:
     # tb.smoke holds the design and no cocotb test: a run that tests nothing must not pass
     with pytest.raises(AssertionError, match="no cocotb test ran"):
         run(SmokeCounter(), name="smoke", test_module="tb.smoke", simulator=simulator)
+
+
+def test_generated_verilog_has_no_combinational_process_blocks() -> None:
+    # hw.verilog: combinational logic must be continuous assigns; always_comb / always @*
+    # blocks hang Icarus 11 (whole-vector sensitivity) or leave it at X (amaranth #1629)
+    from hw.realign import Packer
+    from hw.verilog import to_verilog
+
+    for top, name in ((SmokeCounter(), "smoke"), (Packer(), "packer")):
+        text = to_verilog(top, name)
+        assert "always_ff" in text, name  # the check below must look at real output
+        for form in ("always_comb", "always @*", "always @(*)", "always_latch"):
+            assert form not in text, f"{name}: {form}"
