@@ -1,7 +1,7 @@
 """``eesp``: the project's command line.
 
 ``eesp verilog [--out DIR] [--groups G] [--contexts C] [--max-frame N]`` writes the
-Verilog of the two top levels (``decap.sv``, ``encap.sv``) and of each core, one file a
+Verilog of the three top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``) and of each core, one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
@@ -22,6 +22,7 @@ from .gcm import Gcm
 from .ghash import Ghash
 from .kdf import KdfEngine
 from .keytable import KeyTable
+from .proxy import Proxy
 from .verilog import to_verilog
 
 __all__ = ["main", "designs", "ports", "fields"]
@@ -33,6 +34,8 @@ def designs(groups: int, contexts: int, max_frame: int) -> dict[str, tuple[objec
         "decap": (Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
         "encap": (Encap(groups=groups, contexts=contexts, max_frame=max_frame),
                   {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
+        "proxy": (Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
+                  {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame}),
         "gcm": (Gcm(side_width=8), {"side_width": 8}),
         "kdf": (KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
         "aes256": (Aes256(user_shape=16), {"user_width": 16}),
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("verilog", help="write the Verilog of the top levels and cores, with a port summary")
     v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
     v.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
-    v.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap (default 16)")
+    v.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap and proxy (default 16)")
     v.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
     args = ap.parse_args(argv)
     for name, value, low in (("--groups", args.groups, 1), ("--contexts", args.contexts, 1),

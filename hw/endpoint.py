@@ -20,11 +20,15 @@ Ports (``amaranth.lib.stream``; AXI-Stream lane order: octet k of a beat in bits
 
 Frames are stored whole twice: on input, because the data key needs the header and the
 ICV check needs the end, and on output, because plaintext may leave only after its tag
-verified. Each store holds ``2 * max_frame`` octets; a frame must not be longer than
-``max_frame`` octets (parameter, default 2048). Frames below 2^16 octets.
+verified. Each store holds ``2 * max_frame`` octets (parameter, default
+:data:`MAX_FRAME`). A frame longer than ``max_frame`` octets is refused with TOO_LONG
+(code 14): its first beats, up to the one that passes the limit, are stored and end the
+frame there, the rest is taken and discarded, and the frame leaves as any refused frame
+does (dropped, or ``F[0..O)`` with its code); the next frame is processed as usual.
 
-Throughput: one 16-octet beat per cycle on long frames; per frame about 2 GCM slots plus
-one cycle for each region boundary the realignment cuts (measured by tb/endpoint_tb.py).
+Throughput: one 16-octet beat per cycle; per frame, one cycle for each region boundary
+that falls inside a beat (the Segmenter cuts it on two cycles); the GCM's tag beat is a
+beat of the frame (measured by tb/endpoint_tb.py, docs/spec.md section 11).
 """
 
 from __future__ import annotations
@@ -41,34 +45,45 @@ from .keytable import KeyTable, write_layout
 from .parser import HeaderCapture, HeaderCheck, Parsed
 from .realign import FrameBeat, Inserter, Packer, Segmenter, beat, keep_count, keep_lanes
 
-__all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "encap_user", "context_layout"]
+__all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "MetaUser", "encap_user",
+           "context_layout", "MAX_FRAME"]
 
 LEN = 16
+#: Default longest frame, in octets, of both tops (parameter ``max_frame``).
+MAX_FRAME = 2048
 InUser = data.StructLayout({"offset": LEN})
 OutUser = data.StructLayout({"error": 5})
+#: A frame's ingress facts beside its code: O, the trust group its keys came from, and
+#: the header's COffset and IOffset (``user`` of ``Decap(meta=True)``, for the proxy).
+MetaUser = data.StructLayout({"error": 5, "offset": LEN, "group": 8, "coffset": 8, "ioffset": 8})
 ICV = 16
 
 #: Status counter addresses: frames and octets in and out, and frames refused per code
 #: (address 16 + code).
 STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
-        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 13}}
+        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 14}}
 
-#: A frame's verdict for :class:`Egress`: its code (0 = good) and its header offset O.
-Verdict = data.StructLayout({"code": 5, "o": LEN})
+#: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, and
+#: (decap) its trust group and header offsets, for :data:`MetaUser`.
+Verdict = data.StructLayout({"code": 5, "o": LEN, "group": 8, "coffset": 8, "ioffset": 8})
 
 #: What travels with a frame from its header to its output.
-Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5})
+Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5, "group": 8})
 
 
 class Decap(wiring.Component):
-    """Receive side of the endpoint (see module docstring)."""
+    """Receive side of the endpoint (see module docstring). ``meta``: ``m.user`` is
+    :data:`MetaUser` (the error code and the frame's O, trust group, COffset and IOffset,
+    on every beat) instead of :data:`OutUser`."""
 
-    def __init__(self, groups: int = 4, max_frame: int = 2048):
+    def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME, meta: bool = False):
         self._groups = groups
+        self._meta = meta
+        self._max_frame = max_frame
         self._depth = 2 * ((max_frame + 15) // 16) + 4
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
-            "m": Out(stream.Signature(beat(OutUser))),
+            "m": Out(stream.Signature(beat(MetaUser if meta else OutUser))),
             "wr": In(stream.Signature(write_layout(groups))),
             "drop_bad": In(1),
             "stat_addr": In(6),
@@ -87,18 +102,22 @@ class Decap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
         s = self.s
         fire_in = s.valid & s.ready
+        store, last, cut = _trim(m, s, fire_in, self._max_frame)
+        was_cut = Signal()          # the frame whose header check ends now was cut
+        with m.If(fire_in & store & last):
+            m.d.sync += was_cut.eq(cut)
         m.d.comb += [
             # a descriptor is written the cycle after a frame's last beat: keep one place free
             s.ready.eq(frames.w_rdy & (descs.w_level < descs.depth - 1)),
-            frames.w_en.eq(s.valid & s.ready),
-            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
-            cap.fire.eq(fire_in), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
-            cap.last.eq(s.payload.last), cap.offset.eq(s.payload.user.offset),
+            frames.w_en.eq(fire_in & store),
+            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
+            cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
+            cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
             chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at),
         ]
         desc_in = Signal(Desc)
         m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
-                     desc_in.code.eq(chk.parsed.code),
+                     desc_in.code.eq(Mux(was_cut, Code.TOO_LONG.value, chk.parsed.code)),
                      descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
@@ -114,7 +133,8 @@ class Decap(wiring.Component):
         ]
         ans = keys.r.payload
         job = Signal(Desc)
-        m.d.comb += [job.eq(ans.tag), job.code.eq(Mux(ans.tag.code != 0, ans.tag.code, ans.code))]
+        m.d.comb += [job.eq(ans.tag), job.code.eq(Mux(ans.tag.code != 0, ans.tag.code, ans.code)),
+                     job.group.eq(ans.group)]
         m.d.comb += [
             kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
             kdf.i.payload.mk.eq(ans.mk), kdf.i.payload.kind.eq(job.p.kind),
@@ -148,7 +168,8 @@ class Decap(wiring.Component):
             bounds3[2].eq(Mux(ok, icv_start, done.n)),
             bounds2[0].eq(done.o),
             bounds2[1].eq(Mux(ok, hdr_end, done.o)),
-            verdict.code.eq(done.code), verdict.o.eq(done.o),
+            verdict.code.eq(done.code), verdict.o.eq(done.o), verdict.group.eq(done.group),
+            verdict.coffset.eq(p.coffset), verdict.ioffset.eq(p.ioffset),
             kdf.o.ready.eq(all_room),
             ctxq.w_data.eq(Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk)),
             segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(verdict),
@@ -186,12 +207,12 @@ class Decap(wiring.Component):
         ]
 
         # ---- egress: a frame starts once all of it and its tag are in --------------------
-        m.submodules.egress = egress = Egress()
+        m.submodules.egress = egress = Egress(meta=self._meta)
         v = data.View(Verdict, vq.r_data)
         m.d.comb += [
             egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
             egress.v.valid.eq(vq.r_rdy & tagq.r_rdy),
-            egress.v.payload.o.eq(v.o),
+            egress.v.payload.eq(v),
             egress.v.payload.code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value))),
             vq.r_en.eq(egress.v.ready), tagq.r_en.eq(egress.v.ready),
             egress.drop_bad.eq(self.drop_bad),
@@ -206,13 +227,15 @@ class Egress(wiring.Component):
     refused one dropped (``drop_bad``) or cut to its first O octets with ``user.error`` =
     its code. ``i``: beats (data, keep, last); ``v``: one verdict a frame, held until the
     frame's last beat is taken. ``done``: a frame was finished this cycle, ``code`` its
-    code; ``octets_out``: octets of good frames leaving this cycle."""
+    code; ``octets_out``: octets of good frames leaving this cycle. ``meta``: ``m.user``
+    is :data:`MetaUser`, the verdict's facts beside the code."""
 
-    def __init__(self):
+    def __init__(self, meta: bool = False):
+        self._meta = meta
         super().__init__({
             "i": In(stream.Signature(FrameBeat)),
             "v": In(stream.Signature(Verdict)),
-            "m": Out(stream.Signature(beat(OutUser))),
+            "m": Out(stream.Signature(beat(MetaUser if meta else OutUser))),
             "drop_bad": In(1),
             "done": Out(1), "code": Out(5), "octets_out": Out(5),
         })
@@ -238,6 +261,9 @@ class Egress(wiring.Component):
             mp.user.error.eq(code),
             self.m.valid.eq(both & send),
         ]
+        if self._meta:
+            m.d.comb += [mp.user.offset.eq(v.o), mp.user.group.eq(v.group),
+                         mp.user.coffset.eq(v.coffset), mp.user.ioffset.eq(v.ioffset)]
         take = both & (~send | self.m.ready)       # this beat leaves or is dropped now
         m.d.comb += [
             self.i.ready.eq(take), self.v.ready.eq(take & ib.last),
@@ -269,10 +295,13 @@ def _stats(m, top, fire_in, egress):
         m.d.sync += counters[16 + egress.code[:4]].eq(counters[16 + egress.code[:4]] + 1)
 
 
-def encap_user(contexts: int) -> data.StructLayout:
-    """``user`` of :class:`Encap`'s input, read on a frame's first beat."""
-    return data.StructLayout({"offset": LEN, "ctx": max(1, (contexts - 1).bit_length()),
-                              "coffset": 8, "ioffset": 8})
+def encap_user(contexts: int, chained: bool = False) -> data.StructLayout:
+    """``user`` of :class:`Encap`'s input, read on a frame's first beat (``chained``:
+    with ``error``, a code the frame is refused with when not 0)."""
+    fields = {"offset": LEN, "ctx": max(1, (contexts - 1).bit_length()), "coffset": 8, "ioffset": 8}
+    if chained:
+        fields["error"] = 5
+    return data.StructLayout(fields)
 
 
 def context_layout(groups: int, contexts: int) -> data.StructLayout:
@@ -326,12 +355,14 @@ class Encap(wiring.Component):
     when K = 1 (spec 4.3).
     """
 
-    def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = 2048):
+    def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME, chained: bool = False):
         self._groups = groups
+        self._max_frame = max_frame
+        self._chained = chained
         self._contexts = contexts
         self._depth = 2 * ((max_frame + 15) // 16) + 4
         super().__init__({
-            "s": In(stream.Signature(beat(encap_user(contexts)))),
+            "s": In(stream.Signature(beat(encap_user(contexts, chained)))),
             "m": Out(stream.Signature(beat(OutUser))),
             "wr": In(stream.Signature(write_layout(groups))),
             "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
@@ -344,7 +375,8 @@ class Encap(wiring.Component):
         m = Module()
         C = self._contexts
         cl = context_layout(self._groups, C)
-        EDesc = data.StructLayout({"o": LEN, "n": LEN, "ctx": cl["index"].shape, "coffset": 8, "ioffset": 8})
+        EDesc = data.StructLayout({"o": LEN, "n": LEN, "ctx": cl["index"].shape, "coffset": 8, "ioffset": 8,
+                                   "cut": 1, "error": 5})
         Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
@@ -352,20 +384,22 @@ class Encap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         s = self.s
         fire_in = s.valid & s.ready
+        store, last, cut = _trim(m, s, fire_in, self._max_frame)
         first = Signal(init=1)
         n = Signal(LEN)
-        side = Signal(encap_user(C))
-        cur_side = Signal(encap_user(C))
+        side = Signal(encap_user(C, self._chained))
+        cur_side = Signal(encap_user(C, self._chained))
         m.d.comb += cur_side.eq(Mux(first, s.payload.user, side))
         n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
         desc_in = Signal(EDesc)
         m.d.comb += [
             s.ready.eq(frames.w_rdy & descs.w_rdy),
-            frames.w_en.eq(fire_in),
-            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
+            frames.w_en.eq(fire_in & store),
+            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
             desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
-            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset),
-            descs.w_en.eq(fire_in & s.payload.last), descs.w_data.eq(desc_in),
+            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset), desc_in.cut.eq(cut),
+            desc_in.error.eq(cur_side.error if self._chained else 0),
+            descs.w_en.eq(fire_in & store & last), descs.w_data.eq(desc_in),
         ]
         with m.If(fire_in):
             m.d.sync += [first.eq(s.payload.last), n.eq(n_now), side.eq(cur_side)]
@@ -388,10 +422,11 @@ class Encap(wiring.Component):
         ans = keys.r.payload
         job = Signal(Job)
         c = ctxs[ans.tag.ctx]
-        code = Mux(Cat(Const(0, 2), ans.tag.ioffset) > ans.tag.o, Code.BAD_IOFFSET.value,
+        code = Mux(ans.tag.cut, Code.TOO_LONG.value, Mux(ans.tag.error != 0, ans.tag.error,
+               Mux(Cat(Const(0, 2), ans.tag.ioffset) > ans.tag.o, Code.BAD_IOFFSET.value,
                    Mux(ans.tag.o + Cat(Const(0, 2), ans.tag.coffset) > ans.tag.n, Code.BAD_COFFSET.value,
                        Mux(ans.code != 0, ans.code,
-                           Mux(c.counter[48], Code.COUNTER_EXHAUSTED.value, 0))))
+                           Mux(c.counter[48], Code.COUNTER_EXHAUSTED.value, 0))))))
         m.d.comb += [
             job.d.eq(ans.tag), job.ctx.eq(c), job.rkid.eq(ans.rkid), job.long.eq(ans.long),
             job.tags.eq(ans.tags), job.code.eq(code),
@@ -465,6 +500,26 @@ class Encap(wiring.Component):
         wiring.connect(m, egress.m, wiring.flipped(self.m))
         _stats(m, self, fire_in, egress)
         return m
+
+
+def _trim(m, s, fire, max_frame: int):
+    """Ingress guard of a top's frame port ``s`` (``fire``: a beat is taken). Returns
+    (``store``, ``last``, ``cut``): whether the beat goes to the frame store, its ``last``
+    there, and whether that ends a frame cut at the limit. The beat that takes a frame
+    past ``max_frame`` octets is stored with ``last`` = 1 and ``cut`` = 1; the frame's
+    later beats are taken and not stored."""
+    seen = Signal(LEN)          # octets of the frame before this beat (not counted once cut)
+    drain = Signal()            # the frame was cut: discard up to its last beat
+    cnt = keep_count(s.payload.keep)
+    cut = ~drain & (seen + cnt > max_frame)
+    with m.If(fire):
+        with m.If(s.payload.last):
+            m.d.sync += [seen.eq(0), drain.eq(0)]
+        with m.Elif(cut):
+            m.d.sync += drain.eq(1)
+        with m.Elif(~drain):
+            m.d.sync += seen.eq(seen + cnt)
+    return ~drain, s.payload.last | cut, cut
 
 
 def _frames_to_segmenter(m, frames, seg, segq):

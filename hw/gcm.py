@@ -1,21 +1,22 @@
 """AES-256-GCM stream engine (NIST SP 800-38D): one 16-octet block per cycle, a new key
 every packet, encrypt or decrypt with tag check, 96-bit nonces, 128-bit tags.
 
-:class:`Gcm` runs one shared :class:`hw.aes.Aes256` pipeline (key per block) and one
-:class:`hw.ghash.Ghash` (hash key per message). Per packet the AES pipeline takes one
-extra slot before the data, ``H = AES(K, 0^128)``, and one after it,
-``AES(K, J0)`` for the tag mask (``J0 = nonce || 0^31 || 1``); text beats take the
-counter blocks ``inc32`` from ``J0 + 1`` on. AAD beats ride the pipeline untouched, so
-beats leave in the order they came.
+:class:`Gcm` runs two :class:`hw.aes.Aes256` pipelines (key per block) and one
+:class:`hw.ghash.Ghash` (hash key per message). The *hash-key pipeline* computes
+``H = AES(K, 0^128)`` of each context as it is accepted, ahead of the packet; the
+*data pipeline* takes the packet's beats (text beats with the counter blocks ``inc32``
+from ``J0 + 1`` on, ``J0 = nonce || 0^31 || 1``) and one *end slot* with ``J0`` for the
+tag mask ``AES(K, J0)``. The end slot is the decrypt packet's TAG beat, or on encrypt a
+slot of its own, which leaves as the tag beat. AAD and PASS beats ride the data pipeline
+untouched, so beats leave in the order they came.
 
 Ports (``amaranth.lib.stream``; Verilog ``ctx__valid/ready/payload``, ``i__...``,
 ``o__...``, clock ``clk``, reset ``rst``):
 
-* ``ctx`` (sink), one transfer per packet, :data:`CtxLayout`: ``key`` (256, the first
-  key octet in bits 255..248), ``nonce`` (96, first octet in bits 95..88), ``decrypt``.
-  It is *held*, not copied: the engine reads it while the packet's beats flow and
-  acknowledges it (``ctx.ready``) with the packet's last input beat, so it must stay
-  valid and stable meanwhile, as any stream payload does.
+* ``ctx`` (sink), one transfer per packet, in packet order, :data:`CtxLayout`: ``key``
+  (256, the first key octet in bits 255..248), ``nonce`` (96, first octet in bits
+  95..88), ``decrypt``. Copied on acceptance: up to :data:`AHEAD` contexts are taken
+  ahead of their packets (their H computed meanwhile).
 * ``i`` (sink), the packet's beats, AXI-Stream style (:func:`beat_layout`): ``data``
   (128, octet k in lane k = bits 8k+7..8k, the first octet in lane 0), ``keep`` (16,
   one bit a lane), ``last``, and ``user`` = {``kind``: :class:`Kind`, ``side``: free
@@ -40,42 +41,50 @@ Decrypt is cut-through: plaintext beats leave before the verdict on the final be
 consumer that must not release unauthenticated plaintext (the endpoint does, spec
 section 6) holds the packet until ``tag_ok``.
 
-Latency: a data beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 14 (:data:`hw.aes.LATENCY`); the TAG beat one cycle after the packet's last slot
-leaves the AES pipeline (GHASH's registered result). Throughput, ``o`` always ready: one
-beat per cycle, plus :data:`SLOTS_PER_PACKET` = 2 cycles a packet (encrypt: H and J0
-slots; decrypt: H, and J0 rides on the TAG beat), whatever the key changes. A packet of
-n AAD and m TEXT blocks thus takes n + m + 2 cycles: 94 / 96 = 0.979 blocks per cycle
-for 1500 octets of text.
+Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
+t + 14 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
+end slot leaves the pipeline, from GHASH's combinational product). A context must be
+accepted 15 cycles before its packet's first hashed beat leaves the data pipeline, or
+that beat waits (a packet's beats are not issued until its H is ready).
 
-Backpressure: the AES pipeline's global enable (``hw.aes``): ``i.ready`` and
-``ctx.ready`` depend combinationally on ``o.ready``; no path from a ``valid`` to the
-``ready`` of the same stream. Nothing is lost, duplicated or reordered.
+Throughput, ``o`` always ready and contexts ahead: one beat per cycle and
+:data:`EXTRA_CYCLES` = 1 cycle a packet, the tag beat (decrypt: the received TAG beat;
+encrypt: the end slot that leaves as the tag), whatever the key changes; the hash-key
+pipeline takes one context a cycle. A packet of n AAD and m TEXT blocks takes
+n + m + 1 cycles: 94 / 95 = 0.989 blocks per cycle for 1500 octets of text, and the one
+extra cycle carries the 16 tag octets of the wire format.
+
+Backpressure: the pipelines' global enables (``hw.aes``): ``i.ready`` depends
+combinationally on ``o.ready``; no path from a ``valid`` to the ``ready`` of the same
+stream. Nothing is lost, duplicated or reordered.
 
 Limits: a packet's AAD and text are each below 2^32 octets (32-bit length counters;
 SP 800-38D allows up to 2^36 - 32 octets of text).
 
 Widening to 2 or 4 blocks per cycle (not built): 2 or 4 AES lanes side by side, all
-with the packet's key (the counter blocks J0 + 1 + k, one per lane), the per-packet
-slots H and J0 taking two lanes of one beat; GHASH with H powers per packet as
-:class:`hw.ghash.Ghash` describes (+1 / +2 cycles a packet to compute H^2..H^4). The
-2-slot overhead then becomes 1 beat, so a 1500-octet packet takes 47 + 1 (+1) beats at
-2 lanes and 24 + 1 (+2) at 4.
+with the packet's key (the counter blocks J0 + 1 + k, one per lane); GHASH with H powers
+per packet as :class:`hw.ghash.Ghash` describes, computed from the hash-key pipeline's
+H before the packet starts (no cycle a packet). A 1500-octet packet then takes 47 + 1
+beats at 2 lanes and 24 + 1 at 4.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .aes import Aes256
 from .ghash import Ghash
-from .realign import keep_lanes
+from .realign import keep_count, keep_lanes
 
-__all__ = ["Gcm", "Kind", "CtxLayout", "beat_layout", "out_layout", "SLOTS_PER_PACKET", "bswap128"]
+__all__ = ["Gcm", "Kind", "CtxLayout", "beat_layout", "out_layout", "EXTRA_CYCLES", "AHEAD", "bswap128"]
 
-SLOTS_PER_PACKET = 2
+#: Cycles a packet takes beyond its AAD and TEXT blocks (the tag beat), ``o`` ready.
+EXTRA_CYCLES = 1
+#: Contexts the engine holds: accepted ahead of their packets, or of packets in flight
+#: (the data pipeline holds at most 15 packets, one slot each).
+AHEAD = 16
 
 
 class Kind(enum.Enum, shape=2):
@@ -86,11 +95,11 @@ class Kind(enum.Enum, shape=2):
     PASS = 3    # neither authenticated nor encrypted: passed unchanged (outer octets)
 
 
-#: What an AES pipeline slot is for, one-hot: ``h`` AES(K, 0), the GHASH key, starts the
-#: packet's GHASH; ``aad`` / ``text`` a data beat; ``end`` AES(K, J0), the tag mask, ends
-#: the packet's GHASH with the length block. (One-hot rather than an enum: no 2-bit
-#: compares, which Yosys writes as width-mismatched Verilog that lint flags.)
-_Slot = data.StructLayout({"h": 1, "aad": 1, "text": 1, "end": 1, "pass_": 1})
+#: What a data-pipeline slot is for, one-hot: ``aad`` / ``text`` / ``pass_`` a data beat;
+#: ``end`` AES(K, J0), the tag mask, ends the packet's GHASH with the length block.
+#: (One-hot rather than an enum: no 2-bit compares, which Yosys writes as
+#: width-mismatched Verilog that lint flags.)
+_Slot = data.StructLayout({"aad": 1, "text": 1, "end": 1, "pass_": 1})
 
 
 CtxLayout = data.StructLayout({"key": 256, "nonce": 96, "decrypt": 1})
@@ -137,43 +146,55 @@ class Gcm(wiring.Component):
         slot_user = data.StructLayout({
             "slot": _Slot, "decrypt": 1, "data": 128, "keep": 16, "side": self._side_width})
         m.submodules.aes = aes = Aes256(user_shape=slot_user)
+        m.submodules.hkey = hkey = Aes256(user_shape=1)
         m.submodules.ghash = ghash = Ghash()
 
-        # ---- issue: H slot, the beats, then (encrypt) the J0 slot ---------------------
-        ctx, beat = self.ctx.payload, self.i.payload
-        started = Signal()          # H of the held context is issued
-        end_pending = Signal()      # encrypt: last beat issued, J0 slot next
+        # ---- contexts: copied, and H = AES(K, 0) computed ahead of the packet ----------
+        m.submodules.ctxs = ctxs = fifo.SyncFIFOBuffered(width=CtxLayout.size, depth=AHEAD)
+        m.submodules.hs = hs = fifo.SyncFIFOBuffered(width=128, depth=AHEAD)
+        take_ctx = self.ctx.valid & ctxs.w_rdy & hkey.i.ready
+        m.d.comb += [
+            self.ctx.ready.eq(ctxs.w_rdy & hkey.i.ready),
+            ctxs.w_en.eq(take_ctx), ctxs.w_data.eq(self.ctx.payload),
+            hkey.i.valid.eq(take_ctx), hkey.i.payload.key.eq(self.ctx.payload.key),
+            hkey.i.payload.block.eq(0),
+            hs.w_en.eq(hkey.o.valid), hs.w_data.eq(hkey.o.payload.block), hkey.o.ready.eq(hs.w_rdy),
+        ]
+
+        # ---- issue: the beats, then (encrypt) the end slot ----------------------------
+        ctx, beat = data.View(CtxLayout, ctxs.r_data), self.i.payload
+        started = Signal()          # the current packet has issued a slot
+        end_pending = Signal()      # encrypt: last beat issued, end slot next
         ctr = Signal(32, init=2)    # inc32 counter of the next TEXT beat
         last_side = Signal(self._side_width)
+        # packets issued whose end slot has not left: each holds its H at the head of hs
+        inflight = Signal(range(AHEAD + 1))
+        # a packet starts once its context is in and its H computed
+        ready_to_start = ctxs.r_rdy & (hs.r_level > inflight)
         slot_in = aes.i.payload.user
         m.d.comb += [
             aes.i.payload.key.eq(ctx.key),
             slot_in.decrypt.eq(ctx.decrypt),
         ]
-        with m.If(~started):
-            m.d.comb += [
-                aes.i.valid.eq(self.ctx.valid),
-                aes.i.payload.block.eq(0),
-                slot_in.slot.h.eq(1),
-            ]
-            with m.If(self.ctx.valid & aes.i.ready):
-                m.d.sync += [started.eq(1), ctr.eq(2)]
-        with m.Elif(end_pending):
+        issued = aes.i.valid & aes.i.ready
+        packet_done = Signal()      # the packet's last slot issues now
+        with m.If(end_pending):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.block.eq(Cat(Const(1, 32), ctx.nonce)),
                 slot_in.slot.end.eq(1),
                 slot_in.side.eq(last_side),
+                packet_done.eq(issued),
             ]
-            with m.If(aes.i.ready):
-                m.d.comb += self.ctx.ready.eq(1)
-                m.d.sync += [started.eq(0), end_pending.eq(0)]
+            with m.If(issued):
+                m.d.sync += end_pending.eq(0)
         with m.Else():
             kind = beat.user.kind.as_value()    # decoded by bit
             is_tag, is_text = kind[1] & ~kind[0], kind[0] & ~kind[1]
+            may = started | ready_to_start
             m.d.comb += [
-                aes.i.valid.eq(self.i.valid),
-                self.i.ready.eq(aes.i.ready),
+                aes.i.valid.eq(self.i.valid & may),
+                self.i.ready.eq(aes.i.ready & may),
                 aes.i.payload.block.eq(Cat(Mux(is_text, ctr, 1), ctx.nonce)),
                 slot_in.slot.end.eq(is_tag),
                 slot_in.slot.text.eq(is_text),
@@ -183,21 +204,24 @@ class Gcm(wiring.Component):
                 slot_in.keep.eq(beat.keep),
                 slot_in.side.eq(beat.user.side),
             ]
-            with m.If(self.i.valid & aes.i.ready):
+            with m.If(issued):
+                m.d.sync += started.eq(1)
                 with m.If(is_text & beat.keep.any()):
                     m.d.sync += ctr.eq(ctr + 1)
                 with m.If(beat.last & is_tag):
-                    m.d.comb += self.ctx.ready.eq(1)
-                    m.d.sync += started.eq(0)
+                    m.d.comb += packet_done.eq(1)
                 with m.Elif(beat.last):
                     m.d.sync += [end_pending.eq(1), last_side.eq(beat.user.side)]
+        with m.If(packet_done):
+            m.d.comb += ctxs.r_en.eq(1)
+            m.d.sync += [started.eq(0), ctr.eq(2)]
 
         # ---- results: keystream XOR, GHASH feed, tag -----------------------------------
         res = aes.o.payload
         u = res.user
         slot = u.slot
-        has_out = (slot.aad | slot.text | slot.pass_) & u.keep.any()     # yields an output beat
-        to_ghash = (has_out & ~slot.pass_) | slot.h | slot.end
+        has_out = (slot.aad | slot.text | slot.pass_) & u.keep.any()     # yields a data beat
+        to_ghash = (has_out & ~slot.pass_) | slot.end
         kept = Signal(128)                          # the input's octets within keep
         m.d.comb += kept.eq(keep_lanes(u.data, u.keep))
         text = Signal(128)                          # output lanes: AAD as is, TEXT xor keystream
@@ -207,60 +231,43 @@ class Gcm(wiring.Component):
 
         len_a = Signal(32)                          # octets of AAD / text so far
         len_c = Signal(32)
-        n_octets = Signal(32)                       # keep is contiguous: highest lane kept + 1
-        count = Const(0, 5)
-        for k in range(16):
-            count = Mux(u.keep[k], k + 1, count)
-        m.d.comb += n_octets.eq(count)
+        fresh = Signal(init=1)                      # the packet's next hashed block is its first
         len_block = Cat(Const(0, 3), len_c, Const(0, 29), Const(0, 3), len_a, Const(0, 29))
-
-        tag_pending = ghash.o.valid                 # the previous packet's tag is not out yet
-        out_free = ~tag_pending & self.o.ready
+        emits = has_out | slot.end                  # the slot leaves as a beat on o
         m.d.comb += [
-            ghash.i.payload.h.eq(res.block),
-            ghash.i.payload.first.eq(slot.h),
-            ghash.i.payload.last.eq(slot.end),
-            ghash.i.payload.block.eq(Mux(slot.end, len_block, Mux(slot.h, 0, bswap128(cipher)))),
-            ghash.i.valid.eq(aes.o.valid & to_ghash & (~has_out | out_free)),
-            aes.o.ready.eq(Mux(has_out, out_free, 1) & (~to_ghash | ghash.i.ready)),
+            # the packet's H: the oldest in hs; the GHASH never sets last (the tag is
+            # finished here, from its combinational product, on the end slot's cycle)
+            ghash.i.payload.h.eq(hs.r_data),
+            ghash.i.payload.first.eq(fresh),
+            ghash.i.payload.last.eq(0),
+            ghash.i.payload.block.eq(Mux(slot.end, len_block, bswap128(cipher))),
+            ghash.i.valid.eq(aes.o.valid & to_ghash & hs.r_rdy & (~emits | self.o.ready)),
+            ghash.o.ready.eq(1),
+            aes.o.ready.eq((~emits | self.o.ready) & (~to_ghash | hs.r_rdy)),
         ]
         took = aes.o.valid & aes.o.ready
-        with m.If(took & slot.h):
-            m.d.sync += [len_a.eq(0), len_c.eq(0)]
+        with m.If(took & to_ghash):
+            m.d.sync += fresh.eq(0)
         with m.If(took & slot.aad):
-            m.d.sync += len_a.eq(len_a + n_octets)
+            m.d.sync += len_a.eq(len_a + keep_count(u.keep))
         with m.If(took & slot.text):
-            m.d.sync += len_c.eq(len_c + n_octets)
-
-        # END slot: keep the tag mask, the received tag and the sideband for the TAG beat
-        ej0 = Signal(128)
-        rx_tag = Signal(128)
-        end_decrypt = Signal()
-        end_side = Signal(self._side_width)
+            m.d.sync += len_c.eq(len_c + keep_count(u.keep))
         with m.If(took & slot.end):
-            m.d.sync += [ej0.eq(res.block), rx_tag.eq(bswap128(u.data)),
-                         end_decrypt.eq(u.decrypt), end_side.eq(u.side)]
-        tag = Signal(128)
-        m.d.comb += tag.eq(ghash.o.payload.y ^ ej0)
+            m.d.sync += [len_a.eq(0), len_c.eq(0), fresh.eq(1)]
+            m.d.comb += hs.r_en.eq(1)
+        m.d.sync += inflight.eq(inflight + (issued & ~started & ~end_pending) - (took & slot.end))
 
+        tag = Signal(128)                           # S xor AES(K, J0), on the end slot
+        m.d.comb += tag.eq(ghash.prod ^ res.block)
         out = self.o.payload
-        with m.If(tag_pending):
-            m.d.comb += [
-                self.o.valid.eq(1),
-                ghash.o.ready.eq(self.o.ready),
-                out.data.eq(Mux(end_decrypt, 0, bswap128(tag))),
-                out.keep.eq(Mux(end_decrypt, 0, 0xFFFF)),
-                out.last.eq(1),
-                out.user.kind.eq(Kind.TAG),
-                out.user.tag_ok.eq(~end_decrypt | (tag == rx_tag)),
-                out.user.side.eq(end_side),
-            ]
-        with m.Else():
-            m.d.comb += [
-                self.o.valid.eq(aes.o.valid & has_out),
-                out.data.eq(text),
-                out.keep.eq(u.keep),
-                out.user.kind.eq(Mux(slot.text, Kind.TEXT, Mux(slot.pass_, Kind.PASS, Kind.AAD))),
-                out.user.side.eq(u.side),
-            ]
+        m.d.comb += [
+            self.o.valid.eq(aes.o.valid & emits & (~to_ghash | hs.r_rdy)),
+            out.data.eq(Mux(slot.end, Mux(u.decrypt, 0, bswap128(tag)), text)),
+            out.keep.eq(Mux(slot.end, Mux(u.decrypt, 0, 0xFFFF), u.keep)),
+            out.last.eq(slot.end),
+            out.user.kind.eq(Mux(slot.end, Kind.TAG,
+                                 Mux(slot.text, Kind.TEXT, Mux(slot.pass_, Kind.PASS, Kind.AAD)))),
+            out.user.tag_ok.eq(slot.end & (~u.decrypt | (tag == bswap128(u.data)))),
+            out.user.side.eq(u.side),
+        ]
         return m

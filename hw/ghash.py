@@ -118,6 +118,12 @@ class Ghash(wiring.Component):
     ``o`` : ``Out(stream.Signature(GhashOut))`` -- ``o__valid``, ``o__ready``,
         ``o__payload[127:0]`` = y = S, same integer convention.
 
+    ``prod`` : ``Out(128)`` -- ``(Y_{i-1} xor X_i) * H`` of the beat on ``i`` now,
+        combinational (what the accumulator takes on the handshake): on a ``last``
+        beat it is S one cycle before ``o`` shows it. For a user that finishes a
+        hash on the same cycle (:class:`hw.gcm.Gcm` forms its tag from it) and may
+        then never set ``last``.
+
     Timing contract
     ---------------
     - Throughput: 1 block per cycle, no bubbles between messages: the first block of
@@ -165,6 +171,7 @@ class Ghash(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(GhashIn)),
             "o": Out(stream.Signature(GhashOut)),
+            "prod": Out(128),
         })
 
     def elaborate(self, platform):
@@ -182,6 +189,7 @@ class Ghash(wiring.Component):
             h.eq(Mux(p.first, p.h, h_reg)),
         ]
         prod = gf128_mul(m, x, h)               # (Y_{i-1} xor X_i) * H
+        m.d.comb += self.prod.eq(prod)
 
         # A last beat may only be taken if the output register is free or drains now.
         m.d.comb += self.i.ready.eq(~p.last | ~self.o.valid | self.o.ready)

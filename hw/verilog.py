@@ -44,7 +44,6 @@ def to_verilog(top, name: str) -> str:
     script = [
         f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil",
         "proc -norom",      # processes -> $mux/$pmux cells and flip-flops
-        "opt_clean",        # drop the wires proc left unused
         "memory_collect",   # lib.memory ports -> one $mem cell (a reg array in Verilog)
         # no -norename: the $pmux functions get legal names; Amaranth's own names are public
         # and kept, only Yosys' internal ones become _N_

@@ -34,6 +34,8 @@ class Code(enum.IntEnum):
     COUNTER_EXHAUSTED = 12 #: the sender's 48-bit counter is used up for this (ID, epoch)
     # Proxy.
     NO_MAPPING = 13        #: the proxy has no egress mapping for the ingress trust group
+    # Datapath limit (RTL only: the model has none).
+    TOO_LONG = 14          #: the frame is longer than the datapath's ``max_frame`` octets
     # Minimal ESP mode (spec section 9).
     ESP_BAD_SPI = 16       #: SPI 0..255 (reserved) on receive
     ESP_UNKNOWN_SPI = 17   #: no SA has this SPI

@@ -20,7 +20,7 @@ import random
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.endpoint import STAT, InUser, OutUser, context_layout, encap_user
+from hw.endpoint import MAX_FRAME, STAT, InUser, OutUser, context_layout, encap_user
 from hw.keytable import Op, write_layout
 from hw.realign import beat
 from model.endpoint import Endpoint, SenderContext
@@ -121,8 +121,8 @@ class Bench:
         dut.stat_addr.value = 0
         self.drop_bad = drop_bad
         self.src, self.sink, self.cycles = await start_bench(dut, idle, stall, seed, i="s", o="m")
-        self.wr = Source(dut, "wr", dut.clk)
-        self.ctxwr = Source(dut, "ctxwr", dut.clk) if hasattr(dut, "ctxwr__valid") else None
+        self.ports = {name: Source(dut, name, dut.clk) for name in ("wr", "wr_a", "wr_b", "ctxwr", "mapwr")
+                      if hasattr(dut, f"{name}__valid")}
         self.rng = random.Random(seed + 5)
         return self
 
@@ -164,9 +164,9 @@ class Bench:
             if quiesce:
                 await self._wait_frames(first + len(want), timeout)
             if writes:
-                await self.wr.send(write_payloads(writes))
+                await self.send_writes(writes)
             if ctx_writes:
-                await self.ctxwr.send(ctx_writes)
+                await self.ports["ctxwr"].send(ctx_writes)
             beats = []
             for frame_in, out, code in frames:
                 beats += frame_in
@@ -189,8 +189,13 @@ class Bench:
                                      f" expected start {w[:64].hex()}")
         return got
 
-    async def stat(self, name: str) -> int:
-        self.dut.stat_addr.value = STAT[name]
+    async def send_writes(self, writes: list[dict]) -> None:
+        """Key-table writes (as :class:`tb.keys.Shadow` gives them) on ``wr``."""
+        await self.ports["wr"].send(write_payloads(writes))
+
+    async def stat(self, name: str | int) -> int:
+        """A status counter, by :data:`STAT` name or address."""
+        self.dut.stat_addr.value = STAT[name] if isinstance(name, str) else name
         await RisingEdge(self.dut.clk)
         await ReadOnly()
         v = resolved(self.dut.stat_data)
@@ -210,7 +215,7 @@ def _statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
             "frames_out": sum(c == 0 for _, c in results),
             "octets_out": sum(len(o) for o, c in results if c == 0)}
     for c in Code:
-        if 1 <= c.value <= 12:
+        if 1 <= c.value <= Code.TOO_LONG:
             want[f"refused_{c.name.lower()}"] = sum(code == c for _, code in results)
     return want
 
@@ -265,12 +270,54 @@ async def decap_refused_frames_pass_as_outer_octets_with_their_code(dut):
     await bench.run([(world.writes, [], frames)], timeout=400 * len(frames) + 2000)
 
 
+#: lengths past the tops' max_frame (the default, as test_endpoint builds them): one octet
+#: over, a beat over, the limit crossed inside a beat, and longer than the frame store
+OVERLONG = (MAX_FRAME + 1, MAX_FRAME + 16, MAX_FRAME + 23, 2 * MAX_FRAME + 100, 5000)
+
+
+def _with_overlong(good: list, overlong: list) -> list:
+    """good frames with the overlong ones spread between them (each a frame tuple)."""
+    out = list(good)
+    for n, f in enumerate(overlong):
+        out.insert(n * len(good) // len(overlong), f)
+    return out
+
+
+@cocotb.test(skip=TOP != "decap")
+async def decap_overlong_frames_are_refused_and_traffic_goes_on(dut):
+    """Frames past max_frame leave as F[0..O) with TOO_LONG (drop_bad = 0), then are
+    dropped (drop_bad = 1); the frames around them open as the model says; counters agree."""
+    world = World(random.Random(40))
+    rng = random.Random(50)
+
+    def frames():
+        good = [world.frame(0.1) for _ in range(12)]
+        long = []
+        for n in OVERLONG:
+            frame, offset, _, _ = world.frame(0.0)     # a sealed frame made too long
+            frame += rng.randbytes(n - len(frame))
+            long.append((frame, offset, frame[:offset], int(Code.TOO_LONG)))
+        return _with_overlong(good, long)
+
+    bench = await Bench(dut).start(idle=0.1, stall=0.2, seed=60, drop_bad=0)
+    writes = world.writes
+    for drop_bad in (0, 1):
+        dut.drop_bad.value = bench.drop_bad = drop_bad
+        fs = frames()
+        assert {c for *_, c in fs} >= {0, Code.TOO_LONG}
+        await bench.run([(writes, [], [(frame_beats(f, o, rng), out, c) for f, o, out, c in fs])],
+                        timeout=400 * len(fs) + 4000)
+        writes = []
+        if not drop_bad:
+            await check_counters(bench, _statistics_agree([f for f, *_ in fs], [(out, c) for _, _, out, c in fs]))
+
+
 async def benchmark(dut, make_frames, k: int):
     """Cycles per frame, no idle, no backpressure, a new data key every frame (each frame
     with its own ID); written to ENDPOINT_RESULTS."""
     world = World(random.Random(5))
     bench = await Bench(dut).start(idle=0.0, stall=0.0, seed=6, drop_bad=1)
-    await bench.wr.send(write_payloads(world.writes))
+    await bench.send_writes(world.writes)
     lines = []
     rng = random.Random(7)
     for size in (64, 256, 512, 1500):
@@ -412,6 +459,28 @@ async def encap_refused_frames_pass_as_outer_octets(dut):
     frames = [senders.frame(0.5)[:3] for _ in range(max(20, N // 4))]
     bench = await Bench(dut).start(idle=0.1, stall=0.3, seed=33, drop_bad=0)
     await bench.run([(world.writes, senders.writes, frames)], timeout=400 * len(frames) + 2000)
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_overlong_frames_are_refused_and_traffic_goes_on(dut):
+    """Clear frames past max_frame leave as F[0..O) with TOO_LONG and spend no counter
+    value: the sealed frames around them carry the counters the model gives them."""
+    world = World(random.Random(71))
+    senders = Senders(world, random.Random(72))
+    rng = random.Random(73)
+    good = [senders.frame(0.0)[:4] for _ in range(12)]
+    long = []
+    for size in OVERLONG:
+        slot, offset, clear = rng.randrange(CONTEXTS), rng.randrange(40), rng.randbytes(size)
+        chunks = [clear[j:j + 16] for j in range(0, size, 16)]
+        beats = [pack(EIN, data=int.from_bytes(ch, "little"), keep=(1 << len(ch)) - 1, last=int(j == len(chunks) - 1),
+                      user=pack(EIN["user"].shape, offset=offset, ctx=slot) if j == 0 else 0)
+                 for j, ch in enumerate(chunks)]
+        long.append((beats, clear[:offset], int(Code.TOO_LONG), clear))
+    frames = _with_overlong(good, long)
+    bench = await Bench(dut).start(idle=0.1, stall=0.2, seed=74, drop_bad=0)
+    await bench.run([(world.writes, senders.writes, [f[:3] for f in frames])], timeout=400 * len(frames) + 4000)
+    await check_counters(bench, _statistics_agree([f[3] for f in frames], [(f[1], f[2]) for f in frames]))
 
 
 @cocotb.test(skip=TOP != "encap" or ON_ICARUS)

@@ -1,0 +1,184 @@
+"""cocotb testbench of :class:`hw.proxy.Proxy` against the golden model
+(:class:`model.proxy.Proxy`), under Icarus and Verilator (tests/test_proxy.py).
+
+Frames are sealed for domain A by the model's endpoint; every frame the RTL emits is
+compared octet for octet with ``model.proxy.Proxy.reencrypt`` (or, refused, with
+``F[0..O)`` and the model's code), and the status counters with the model's verdicts.
+
+Environment: ``PROXY_N`` frames, ``PROXY_RESULTS`` file for the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import cocotb
+
+from hw.endpoint import STAT
+from hw.proxy import map_layout
+from model.endpoint import SenderContext
+from model.errors import Code, EespError
+from model.proxy import EgressContext
+from model.proxy import Proxy as ModelProxy
+from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, ON_ICARUS, Bench, World, _sealed_for_bench,
+                            _statistics_agree, frame_beats, write_payloads)
+from tb.stream import pack
+
+N = int(os.environ.get("PROXY_N", "100"))
+MAPW = map_layout(GROUPS, CONTEXTS)
+UNMAPPED = 2        # A's group 2 has no mapping: its frames are refused with NO_MAPPING
+EGRESS = 64         # stat_addr of the egress counters
+
+
+class Domains:
+    """A and B key tables (model and RTL writes), the proxy's contexts in B and its
+    mapping, and the model proxy that says what each frame must become."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.a, self.b = World(random.Random(rng.random())), World(random.Random(rng.random()))
+        self.model = ModelProxy(self.a.shadow.model, self.b.shadow.model)
+        self.ctx: dict[int, SenderContext] = {}
+        writes = [("wr_a", w) for w in write_payloads(self.a.writes)]
+        writes += [("wr_b", w) for w in write_payloads(self.b.writes)]
+        for g in range(GROUPS):
+            kind = rng.randrange(2)
+            out = EgressContext(rng.randrange(GROUPS), kind, rng.randbytes(4 << kind), rng.randrange(1 << 16))
+            self.ctx[g] = SenderContext(out.group, out.kind, out.ident, out.epoch, key_option=True)
+            writes.append(("ctxwr", self.ctx_write(g, 0)))
+            if g != UNMAPPED:
+                self.model.mapping[g] = out
+            writes.append(("mapwr", pack(MAPW, group=g, ctx=g, valid=int(g != UNMAPPED))))
+        self.writes = writes
+
+    def ctx_write(self, g: int, counter: int) -> int:
+        """The RTL write of context g (A group g's egress) with its next counter."""
+        c = self.ctx[g]
+        return pack(CTXW, index=g, group=c.group, kind=c.kind, ident=int.from_bytes(c.ident, "big"),
+                    epoch=c.epoch, k=0, counter=counter)   # k: the proxy forces 1
+
+    def exhaust(self, g: int, left: int) -> int:
+        """Context g gets only ``left`` counter values before 2^48; its write."""
+        value = (1 << 48) - left
+        self.model.egress.counter(self.ctx[g])._next = value
+        return self.ctx_write(g, value)
+
+    def frame(self, damage: float):
+        """(A frame, its input beats, expected output, expected code)."""
+        frame, offset, _, _ = self.a.frame(damage)
+        try:
+            out, code = self.model.reencrypt(frame, offset), 0
+        except EespError as e:
+            out, code = frame[:offset], int(e.code)
+        return frame, frame_beats(frame, offset, self.rng), out, code
+
+
+class ProxyBench(Bench):
+    async def send_writes(self, writes) -> None:
+        for port, payload in writes:
+            await self.ports[port].send([payload])
+
+
+def _counts_agree(frames_in, results, drop_bad: int) -> dict[int, int]:
+    """Counter address -> value the RTL must read after frames_in gave results."""
+    ing = _statistics_agree(frames_in, results)
+    want = {STAT[k]: v for k, v in ing.items() if k in ("frames_in", "octets_in")}
+    ingress_codes = {c for c in Code if 1 <= c <= Code.AUTH_FAIL}
+    for c in ingress_codes:
+        want[STAT[f"refused_{c.name.lower()}"]] = sum(code == c for _, code in results)
+    # the decap releases every frame it opened, and refused ones unless it drops them
+    want[STAT["frames_out"]] = sum(code not in ingress_codes for _, code in results)
+    want[EGRESS + STAT["frames_out"]] = sum(code == 0 for _, code in results)
+    want[EGRESS + STAT["octets_out"]] = sum(len(o) for o, code in results if code == 0)
+    for c in (Code.COUNTER_EXHAUSTED, Code.NO_MAPPING):
+        want[EGRESS + STAT[f"refused_{c.name.lower()}"]] = sum(code == c for _, code in results)
+    if not drop_bad:    # passed ingress refusals are counted again as they leave
+        for c in ingress_codes:
+            want[EGRESS + STAT[f"refused_{c.name.lower()}"]] = sum(code == c for _, code in results)
+    return want
+
+
+async def check(bench: Bench, want: dict[int, int]) -> None:
+    for addr, value in want.items():
+        assert await bench.stat(addr) == value, f"stat_addr {addr}"
+
+
+@cocotb.test()
+async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
+    """Random A frames (sizes 0..MAX, offsets, ID kinds, K = 0/1, COffset/IOffset), 15 %
+    damaged, a group without mapping; A rotates every burst with frames in flight, B
+    rotates between quiesced bursts (the encap takes B's current keys at lookup)."""
+    d = Domains(random.Random(1))
+    bursts, frames_in, results = [], [], []
+    n, turn = N, 0
+    while n > 0:
+        k = min(20, n)
+        if turn == 0:
+            writes = d.writes
+        elif turn % 2:
+            writes = [("wr_a", w) for w in write_payloads(d.a.rotate())]
+        else:
+            writes = [("wr_b", w) for w in write_payloads(d.b.rotate())]
+        made = [d.frame(0.15) for _ in range(k)]
+        bursts.append((writes, [], [(beats, out, code) for _, beats, out, code in made]))
+        frames_in += [f for f, *_ in made]
+        results += [(out, code) for *_, out, code in made]
+        n -= k
+        turn += 1
+    codes = sorted({c for _, c in results})
+    dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} re-encrypted, codes {codes}")
+    assert {0, Code.NO_MAPPING, Code.AUTH_FAIL} <= set(codes), codes
+    bench = await ProxyBench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
+    await bench.run(bursts, timeout=600 * len(results) + 2000, quiesce=True)
+    await check(bench, _counts_agree(frames_in, results, drop_bad=1))
+
+
+@cocotb.test()
+async def proxy_refused_frames_pass_as_outer_octets(dut):
+    """drop_bad = 0: every ingress code, NO_MAPPING and COUNTER_EXHAUSTED in B leave as
+    F[0..O) with their code; nothing else of them leaves."""
+    d = Domains(random.Random(3))
+    writes = d.writes + [("ctxwr", d.exhaust(0, 2))]
+    made = [d.frame(0.6) for _ in range(max(40, N // 3))]
+    results = [(out, code) for *_, out, code in made]
+    codes = {c for _, c in results}
+    dut._log.info(f"{len(made)} frames, codes {sorted(codes)}")
+    assert {0, Code.NO_MAPPING, Code.COUNTER_EXHAUSTED, Code.AUTH_FAIL, Code.TRUNCATED} <= codes, codes
+    bench = await ProxyBench(dut).start(idle=0.1, stall=0.3, seed=4, drop_bad=0)
+    await bench.run([(writes, [], [(beats, out, code) for _, beats, out, code in made])],
+                    timeout=600 * len(made) + 2000)
+    await check(bench, _counts_agree([f for f, *_ in made], results, drop_bad=0))
+
+
+@cocotb.test(skip=ON_ICARUS)
+async def proxy_benchmark_back_to_back(dut):
+    """Cycles per frame, no idle, no backpressure, a new pair of data keys every frame
+    (each A frame has its own ID; B's counter moves every frame); latency of one frame
+    through an idle proxy. Written to PROXY_RESULTS."""
+    d = Domains(random.Random(5))
+    bench = await ProxyBench(dut).start(idle=0.0, stall=0.0, seed=6, drop_bad=1)
+    await bench.send_writes(d.writes)
+    rng, k, lines = random.Random(7), 24, []
+    for size in (64, 256, 512, 1500):
+        sealed = _sealed_for_bench(d.a, rng, size, k)
+        frames = []
+        for _, _, f in sealed:
+            out = d.model.reencrypt(f, 14)
+            frames.append((frame_beats(f, 14, rng), out, 0))
+        # one frame alone: cycles from its first beat in to its last beat out
+        start = bench.cycles.count
+        got = await bench.run([([], [], frames[:1])], timeout=5000)
+        latency = got[0][2] - start
+        got = await bench.run([([], [], frames[1:])], timeout=100 * k * (size // 16 + 10))
+        ends = [t for *_, t in got]
+        per = (ends[-1] - ends[0]) / (len(ends) - 1)
+        wire_in, wire_out = len(sealed[0][2]), len(frames[0][1])
+        lines.append(f"proxy_{size}B_payload frame_octets_in={wire_in} frame_octets_out={wire_out} "
+                     f"cycles_per_frame={per:.2f} octets_per_cycle_in={wire_in / per:.2f} "
+                     f"octets_per_cycle_out={wire_out / per:.2f} latency_cycles_one_frame={latency}")
+        dut._log.info(lines[-1])
+    with open(os.environ.get("PROXY_RESULTS", os.devnull), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+

@@ -1,0 +1,22 @@
+"""hw.proxy.Proxy under both simulators (cocotb testbench tb/proxy_tb.py) against
+model.proxy.Proxy; the benchmark goes to results/proxy_<simulator>.txt."""
+
+import os
+
+import pytest
+
+from hw.proxy import Proxy
+from tb.sim import ROOT, SIMULATORS, run
+
+#: random frames per run (payloads 0..1500 octets)
+COUNTS = {"icarus": 200, "verilator": 1000}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_proxy(simulator: str) -> None:
+    results = ROOT / "results"
+    results.mkdir(exist_ok=True)
+    run(Proxy(), name="proxy", test_module="tb.proxy_tb", simulator=simulator,
+        extra_env={"PROXY_N": os.environ.get("PROXY_N", str(COUNTS[simulator])),
+                   "PROXY_RESULTS": str(results / f"proxy_{simulator}.txt")})
