@@ -33,24 +33,29 @@ EGRESS = 64         # stat_addr of the egress counters
 
 class Domains:
     """A and B key tables (model and RTL writes), the proxy's contexts in B and its
-    mapping, and the model proxy that says what each frame must become."""
+    mapping (A's group g to context g, except ``unmapped``), and the model proxy that
+    says what each frame must become."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, a: World, b: World, rng: random.Random, unmapped: int | None = UNMAPPED):
         self.rng = rng
-        self.a, self.b = World(random.Random(rng.random())), World(random.Random(rng.random()))
-        self.model = ModelProxy(self.a.shadow.model, self.b.shadow.model)
+        self.a, self.b = a, b
+        self.model = ModelProxy(a.shadow.model, b.shadow.model)
         self.ctx: dict[int, SenderContext] = {}
-        writes = [("wr_a", w) for w in write_payloads(self.a.writes)]
-        writes += [("wr_b", w) for w in write_payloads(self.b.writes)]
+        writes = [("wr_a", w) for w in write_payloads(a.writes)]
+        writes += [("wr_b", w) for w in write_payloads(b.writes)]
         for g in range(GROUPS):
             kind = rng.randrange(2)
             out = EgressContext(rng.randrange(GROUPS), kind, rng.randbytes(4 << kind), rng.randrange(1 << 16))
             self.ctx[g] = SenderContext(out.group, out.kind, out.ident, out.epoch, key_option=True)
             writes.append(("ctxwr", self.ctx_write(g, 0)))
-            if g != UNMAPPED:
+            if g != unmapped:
                 self.model.mapping[g] = out
-            writes.append(("mapwr", pack(MAPW, group=g, ctx=g, valid=int(g != UNMAPPED))))
+            writes.append(("mapwr", pack(MAPW, group=g, ctx=g, valid=int(g != unmapped))))
         self.writes = writes
+
+    @classmethod
+    def random(cls, rng: random.Random) -> "Domains":
+        return cls(World(random.Random(rng.random())), World(random.Random(rng.random())), rng)
 
     def ctx_write(self, g: int, counter: int) -> int:
         """The RTL write of context g (A group g's egress) with its next counter."""
@@ -109,7 +114,7 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
     """Random A frames (sizes 0..MAX, offsets, ID kinds, K = 0/1, COffset/IOffset), 15 %
     damaged, a group without mapping; A rotates every burst with frames in flight, B
     rotates between quiesced bursts (the encap takes B's current keys at lookup)."""
-    d = Domains(random.Random(1))
+    d = Domains.random(random.Random(1))
     bursts, frames_in, results = [], [], []
     n, turn = N, 0
     while n > 0:
@@ -138,7 +143,7 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
 async def proxy_refused_frames_pass_as_outer_octets(dut):
     """drop_bad = 0: every ingress code, NO_MAPPING and COUNTER_EXHAUSTED in B leave as
     F[0..O) with their code; nothing else of them leaves."""
-    d = Domains(random.Random(3))
+    d = Domains.random(random.Random(3))
     writes = d.writes + [("ctxwr", d.exhaust(0, 2))]
     made = [d.frame(0.6) for _ in range(max(40, N // 3))]
     results = [(out, code) for *_, out, code in made]
@@ -156,7 +161,7 @@ async def proxy_benchmark_back_to_back(dut):
     """Cycles per frame, no idle, no backpressure, a new pair of data keys every frame
     (each A frame has its own ID; B's counter moves every frame); latency of one frame
     through an idle proxy. Written to PROXY_RESULTS."""
-    d = Domains(random.Random(5))
+    d = Domains.random(random.Random(5))
     bench = await ProxyBench(dut).start(idle=0.0, stall=0.0, seed=6, drop_bad=1)
     await bench.send_writes(d.writes)
     rng, k, lines = random.Random(7), 24, []
