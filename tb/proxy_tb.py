@@ -22,7 +22,7 @@ from model.errors import Code, EespError
 from model.proxy import EgressContext
 from model.proxy import Proxy as ModelProxy
 from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, ON_ICARUS, Bench, World, _sealed_for_bench,
-                            _statistics_agree, frame_beats, write_payloads)
+                            _statistics_agree, frame_beats, rates, write_payloads)
 from tb.stream import pack
 
 N = int(os.environ.get("PROXY_N", "100"))
@@ -115,27 +115,28 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
     damaged, a group without mapping; A rotates every burst with frames in flight, B
     rotates between quiesced bursts (the encap takes B's current keys at lookup)."""
     d = Domains.random(random.Random(1))
-    bursts, frames_in, results = [], [], []
-    n, turn = N, 0
-    while n > 0:
-        k = min(20, n)
+    phases, frames_in, results = ([], []), [], []
+    for turn in range(-(-N // 20)):
+        k = min(20, N - 20 * turn)
+        b_turn = turn >= -(-N // 40)      # the second half: B rotations
         if turn == 0:
             writes = d.writes
-        elif turn % 2:
+        elif not b_turn:
             writes = [("wr_a", w) for w in write_payloads(d.a.rotate())]
         else:
             writes = [("wr_b", w) for w in write_payloads(d.b.rotate())]
         made = [d.frame(0.15) for _ in range(k)]
-        bursts.append((writes, [], [(beats, out, code) for _, beats, out, code in made]))
+        phases[b_turn].append((writes, [], [(beats, out, code) for _, beats, out, code in made]))
         frames_in += [f for f, *_ in made]
         results += [(out, code) for *_, out, code in made]
-        n -= k
-        turn += 1
     codes = sorted({c for _, c in results})
-    dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} re-encrypted, codes {codes}")
+    dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} re-encrypted, codes {codes}, "
+                  f"{len(phases[0]) - 1} A rotations in flight, {len(phases[1])} B rotations")
     assert {0, Code.NO_MAPPING, Code.AUTH_FAIL} <= set(codes), codes
+    assert len(phases[0]) > 1 and phases[1], "both domains must rotate"
     bench = await ProxyBench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
-    await bench.run(bursts, timeout=600 * len(results) + 2000, quiesce=True)
+    await bench.run(phases[0], timeout=600 * len(results) + 2000)
+    await bench.run(phases[1], timeout=600 * len(results) + 2000, quiesce=True)
     await check(bench, _counts_agree(frames_in, results, drop_bad=1))
 
 
@@ -176,12 +177,8 @@ async def proxy_benchmark_back_to_back(dut):
         got = await bench.run([([], [], frames[:1])], timeout=5000)
         latency = got[0][2] - start
         got = await bench.run([([], [], frames[1:])], timeout=100 * k * (size // 16 + 10))
-        ends = [t for *_, t in got]
-        per = (ends[-1] - ends[0]) / (len(ends) - 1)
-        wire_in, wire_out = len(sealed[0][2]), len(frames[0][1])
-        lines.append(f"proxy_{size}B_payload frame_octets_in={wire_in} frame_octets_out={wire_out} "
-                     f"cycles_per_frame={per:.2f} octets_per_cycle_in={wire_in / per:.2f} "
-                     f"octets_per_cycle_out={wire_out / per:.2f} latency_cycles_one_frame={latency}")
+        _, figures = rates(got, len(sealed[0][2]), len(frames[0][1]))
+        lines.append(f"proxy_{size}B_payload {figures} latency_cycles_one_frame={latency}")
         dut._log.info(lines[-1])
     with open(os.environ.get("PROXY_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")
