@@ -12,12 +12,35 @@ Options: ``--sim icarus`` (default verilator), ``--frames N`` (default 200), ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 from hw.endpoint import Decap, Encap
 from hw.proxy import Proxy
 from tb.sim import ROOT, SIMULATORS, run
+
+
+@contextlib.contextmanager
+def _output_to(path):
+    """Everything written to file descriptors 1 and 2 (this process's and the build's and
+    simulator's subprocesses') goes to ``path`` meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "w") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,16 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     env = {"DEMO_DIR": str(out), "DEMO_FRAMES": str(args.frames), "DEMO_SEED": str(args.seed),
            "ENDPOINT_TOP": "none"}
     print(f"demo: {args.frames} frames: encap (A) -> proxy (A to B) -> decap (B) RTL under {args.sim} "
-          f"(the first run builds the three; the proxy takes some minutes under Verilator)")
+          f"(the first run builds the three simulations: a few minutes)")
     stages = (("encap", Encap()), ("proxy", Proxy()), ("decap", Decap()))
     failed = False
     for stage, _ in stages:     # no stage may read an earlier run's output
         (out / f"{stage}.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for stage, top in stages:
+        log = out / f"{stage}.log"
+        print(f"demo: {stage} stage (simulator output in {log.relative_to(ROOT)})", flush=True)
         try:
-            run(top, name=stage, test_module="tb.demo_tb", simulator=args.sim, extra_env={**env, "DEMO_STAGE": stage})
+            with _output_to(log):
+                run(top, name=stage, test_module="tb.demo_tb", simulator=args.sim,
+                    extra_env={**env, "DEMO_STAGE": stage})
         except AssertionError as e:
-            print(f"demo: {stage} stage failed: {e}")
+            print(f"demo: {stage} stage failed: {e} (see {log})")
             failed = True
     print(f"{'stage':6} {'frames':>7} {'octets in':>10} {'octets out':>11} {'cycles':>8} {'octets/cycle in':>16} "
           f"{'mismatches':>11}")
