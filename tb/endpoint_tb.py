@@ -100,11 +100,20 @@ class World:
             return frame, offset, frame[:offset], int(e.code)
 
 
-def frame_beats(frame: bytes, offset: int, rng: random.Random) -> list[int]:
+def beats_of(frame: bytes, layout, first_user: int, rng: random.Random) -> list[int]:
+    """A frame's input beats (``layout``): 16 octets each, the last one the rest (one null
+    beat if the frame is empty); ``first_user`` on the first beat, random ``user`` on the
+    others (the tops read it on a frame's first beat only)."""
     chunks = [frame[k:k + 16] for k in range(0, len(frame), 16)] or [b""]
-    return [pack(IN, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1, last=int(n == len(chunks) - 1),
-                 user=offset if n == 0 else rng.getrandbits(16))   # offset is read on the first beat only
+    width = layout["user"].shape.size
+    return [pack(layout, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1, last=int(n == len(chunks) - 1),
+                 user=first_user if n == 0 else rng.getrandbits(width))
             for n, c in enumerate(chunks)]
+
+
+def frame_beats(frame: bytes, offset: int, rng: random.Random) -> list[int]:
+    """Decap (and proxy) input beats of a frame with header offset ``offset``."""
+    return beats_of(frame, IN, offset, rng)
 
 
 def write_payloads(writes: list[dict]) -> list[int]:
@@ -220,7 +229,7 @@ def _statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
     return want
 
 
-async def check_counters(bench: Bench, want: dict[str, int]) -> None:
+async def check_counters(bench: Bench, want: dict[str | int, int]) -> None:
     for name, value in want.items():
         assert await bench.stat(name) == value, name
 
@@ -368,6 +377,12 @@ CONTEXTS = 16
 EIN, CTXW = beat(encap_user(CONTEXTS)), context_layout(GROUPS, CONTEXTS)
 
 
+def encap_beats(frame: bytes, rng: random.Random, **user) -> list[int]:
+    """Encap input beats of a clear frame, ``user`` fields (offset, ctx, coffset, ioffset)
+    on the first beat."""
+    return beats_of(frame, EIN, pack(EIN["user"].shape, **user), rng)
+
+
 class Senders:
     """Sender contexts: the model's SenderContext of each HW slot, and the writes."""
 
@@ -418,11 +433,7 @@ class Senders:
             out, code = frame_in[:offset], int(Code.BAD_IOFFSET if "IOffset" in str(e) else Code.BAD_COFFSET)
         except EespError as e:
             out, code = frame_in[:offset], int(e.code)
-        chunks = [frame_in[k:k + 16] for k in range(0, len(frame_in), 16)] or [b""]
-        beats = [pack(EIN, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1, last=int(n == len(chunks) - 1),
-                      user=pack(EIN["user"].shape, offset=offset, ctx=i, coffset=coffset, ioffset=ioffset)
-                      if n == 0 else rng.getrandbits(EIN["user"].shape.size))
-                 for n, c in enumerate(chunks)]
+        beats = encap_beats(frame_in, rng, offset=offset, ctx=i, coffset=coffset, ioffset=ioffset)
         return beats, out, code, frame_in, offset
 
 
@@ -478,11 +489,7 @@ async def encap_overlong_frames_are_refused_and_traffic_goes_on(dut):
     long = []
     for size in OVERLONG:
         slot, offset, clear = rng.randrange(CONTEXTS), rng.randrange(40), rng.randbytes(size)
-        chunks = [clear[j:j + 16] for j in range(0, size, 16)]
-        beats = [pack(EIN, data=int.from_bytes(ch, "little"), keep=(1 << len(ch)) - 1, last=int(j == len(chunks) - 1),
-                      user=pack(EIN["user"].shape, offset=offset, ctx=slot) if j == 0 else 0)
-                 for j, ch in enumerate(chunks)]
-        long.append((beats, clear[:offset], int(Code.TOO_LONG), clear))
+        long.append((encap_beats(clear, rng, offset=offset, ctx=slot), clear[:offset], int(Code.TOO_LONG), clear))
     frames = _with_overlong(good, long)
     bench = await Bench(dut).start(idle=0.1, stall=0.2, seed=74, drop_bad=0)
     await bench.run([(world.writes, senders.writes, [f[:3] for f in frames])], timeout=400 * len(frames) + 4000)
@@ -497,11 +504,6 @@ async def encap_benchmark_back_to_back(dut):
         for i, (ctx, frame_in, f) in enumerate(sealed):   # context i: this frame's fresh (ID, epoch)
             ctx_writes.append(pack(CTXW, index=i, group=0, kind=1, ident=int.from_bytes(ctx.ident, "big"),
                                    epoch=ctx.epoch, k=1, counter=0))
-            chunks = [frame_in[j:j + 16] for j in range(0, len(frame_in), 16)]
-            beats = [pack(EIN, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1,
-                          last=int(n == len(chunks) - 1),
-                          user=pack(EIN["user"].shape, offset=14, ctx=i) if n == 0 else 0)
-                     for n, c in enumerate(chunks)]
-            frames.append((beats, f, 0))
+            frames.append((encap_beats(frame_in, rng, offset=14, ctx=i), f, 0))
         return ctx_writes, frames, (len(sealed[0][1]), len(sealed[0][2]))
     await benchmark(dut, make, k=CONTEXTS)

@@ -22,7 +22,7 @@ from model.errors import Code, EespError
 from model.proxy import EgressContext
 from model.proxy import Proxy as ModelProxy
 from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, ON_ICARUS, Bench, World, _sealed_for_bench,
-                            _statistics_agree, frame_beats, rates, write_payloads)
+                            _statistics_agree, check_counters, frame_beats, rates, write_payloads)
 from tb.stream import pack
 
 N = int(os.environ.get("PROXY_N", "100"))
@@ -104,11 +104,6 @@ def _counts_agree(frames_in, results, drop_bad: int) -> dict[int, int]:
     return want
 
 
-async def check(bench: Bench, want: dict[int, int]) -> None:
-    for addr, value in want.items():
-        assert await bench.stat(addr) == value, f"stat_addr {addr}"
-
-
 @cocotb.test()
 async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
     """Random A frames (sizes 0..MAX, offsets, ID kinds, K = 0/1, COffset/IOffset), 15 %
@@ -137,7 +132,7 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
     bench = await ProxyBench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
     await bench.run(phases[0], timeout=600 * len(results) + 2000)
     await bench.run(phases[1], timeout=600 * len(results) + 2000, quiesce=True)
-    await check(bench, _counts_agree(frames_in, results, drop_bad=1))
+    await check_counters(bench, _counts_agree(frames_in, results, drop_bad=1))
 
 
 @cocotb.test()
@@ -154,7 +149,7 @@ async def proxy_refused_frames_pass_as_outer_octets(dut):
     bench = await ProxyBench(dut).start(idle=0.1, stall=0.3, seed=4, drop_bad=0)
     await bench.run([(writes, [], [(beats, out, code) for _, beats, out, code in made])],
                     timeout=600 * len(made) + 2000)
-    await check(bench, _counts_agree([f for f, *_ in made], results, drop_bad=0))
+    await check_counters(bench, _counts_agree([f for f, *_ in made], results, drop_bad=0))
 
 
 @cocotb.test(skip=ON_ICARUS)
