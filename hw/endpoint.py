@@ -26,9 +26,10 @@ verified. Each store holds ``2 * max_frame`` octets (parameter, default
 frame there, the rest is taken and discarded, and the frame leaves as any refused frame
 does (dropped, or ``F[0..O)`` with its code); the next frame is processed as usual.
 
-Throughput: one 16-octet beat per cycle; per frame, one cycle for each region boundary
-that falls inside a beat (the Segmenter cuts it on two cycles); the GCM's tag beat is a
-beat of the frame (measured by tb/endpoint_tb.py, docs/spec.md section 11).
+Throughput: one 16-octet beat per cycle. Decap: one cycle per GCM beat (each region,
+outer octets, AAD, ciphertext and ICV, rounded up to whole beats; at most 3 more than the
+input beats). Encap: one cycle per output beat (measured by tb/endpoint_tb.py,
+docs/spec.md section 11).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCapture, HeaderCheck, Parsed
-from .realign import FrameBeat, Inserter, Packer, Segmenter, beat, keep_count, keep_lanes
+from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "MetaUser", "encap_user",
            "context_layout", "MAX_FRAME"]
@@ -106,11 +107,13 @@ class Decap(wiring.Component):
         was_cut = Signal()          # the frame whose header check ends now was cut
         with m.If(fire_in & store & last):
             m.d.sync += was_cut.eq(cut)
+        m.submodules.fold = fold = TailFold()
         m.d.comb += [
             # a descriptor is written the cycle after a frame's last beat: keep one place free
-            s.ready.eq(frames.w_rdy & (descs.w_level < descs.depth - 1)),
-            frames.w_en.eq(fire_in & store),
-            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
+            s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
+            fold.i.valid.eq(fire_in & store),
+            fold.i.payload.eq(Cat(s.payload.data, s.payload.keep, last)),
+            frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
             cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
             cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
             chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at),
@@ -177,11 +180,10 @@ class Decap(wiring.Component):
         m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
 
         # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
-        m.submodules.seg = seg = Segmenter(4, user_shape=1, len_bits=LEN)
-        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
+        m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        _frames_to_segmenter(m, frames, seg, segq)
-        _pieces_to_gcm(m, seg.o, pack, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
+        _frames_to_segmenter(m, frames, regions, segq)
+        _beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
         # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
         m.submodules.oseg = oseg = Segmenter(3, user_shape=1, len_bits=LEN)
@@ -479,7 +481,13 @@ class Encap(wiring.Component):
         _frames_to_segmenter(m, frames, seg, segq)
         wiring.connect(m, seg.o, ins.i)
         m.d.comb += [ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data)]
-        _pieces_to_gcm(m, ins.o, pack, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.AAD, Kind.TEXT], decrypt=0)
+        kinds = Array([k.value for k in (Kind.PASS, Kind.AAD, Kind.AAD, Kind.TEXT)])
+        m.d.comb += [
+            pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
+            pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
+            pack.i.payload.last.eq(ins.o.payload.last), pack.i.payload.cls.eq(kinds[ins.o.payload.cls]),
+        ]
+        _beats_to_gcm(m, pack.o, gcm, ctxq, None, decrypt=0)
 
         # ---- repack everything the GCM returns (tag included) into one frame ------------------
         m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
@@ -523,7 +531,7 @@ def _trim(m, s, fire, max_frame: int):
 
 
 def _frames_to_segmenter(m, frames, seg, segq):
-    """Stored beats and their cut positions into a Segmenter."""
+    """Stored beats and their cut positions into a Segmenter or a RegionPacker."""
     fr = data.View(FrameBeat, frames.r_data)
     m.d.comb += [
         seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
@@ -532,18 +540,16 @@ def _frames_to_segmenter(m, frames, seg, segq):
     ]
 
 
-def _pieces_to_gcm(m, pieces, pack, gcm, ctxq, kinds, decrypt):
-    """Pieces (region r becomes GCM kind ``kinds[r]``) packed into GCM beats; the GCM's
-    context from ``ctxq`` (key above a 96-bit nonce)."""
+def _beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
+    """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
+    None) into the GCM; its context from ``ctxq`` (key above a 96-bit nonce)."""
+    b = beats.payload
+    kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
     m.d.comb += [
-        pack.i.valid.eq(pieces.valid), pieces.ready.eq(pack.i.ready),
-        pack.i.payload.data.eq(pieces.payload.data), pack.i.payload.count.eq(pieces.payload.count),
-        pack.i.payload.last.eq(pieces.payload.last),
-        pack.i.payload.cls.eq(Array([k.value for k in kinds])[pieces.payload.cls]),
         gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
         gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
         gcm.ctx.payload.decrypt.eq(decrypt),
-        gcm.i.valid.eq(pack.o.valid), pack.o.ready.eq(gcm.i.ready),
-        gcm.i.payload.data.eq(pack.o.payload.data), gcm.i.payload.keep.eq(pack.o.payload.keep),
-        gcm.i.payload.last.eq(pack.o.payload.last), gcm.i.payload.user.kind.eq(pack.o.payload.cls),
+        gcm.i.valid.eq(beats.valid), beats.ready.eq(gcm.i.ready),
+        gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),
+        gcm.i.payload.user.kind.eq(kind),
     ]

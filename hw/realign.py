@@ -15,6 +15,11 @@ the frame seen so far, so a beat may be partial anywhere, not only at the end.
   behind is sent on the cycle that loads the next piece, so neither costs a cycle while
   pieces keep coming. A full beat is held until the next piece
   arrives (latency 1 beat), so a frame never ends with a null beat unless it has no octet.
+* :class:`TailFold` folds a null last beat into the beat before it, so that only an
+  empty frame ends with a null beat.
+* :class:`RegionPacker` does both at once for frames whose beats are full but the last:
+  the regions' beats as the Packer would send them (with ``cls`` = region index), one
+  each cycle, however many boundaries fall inside a beat.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "Inserter", "keep_count", "keep_lanes"]
+__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "TailFold", "RegionPacker", "Inserter", "keep_count", "keep_lanes"]
 
 
 #: A beat without sideband: what the frame stores hold.
@@ -178,6 +183,106 @@ class Packer(wiring.Component):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
                 m.d.sync += [acc.eq(joined[:128]), fill.eq(total), acc_cls.eq(cls)]
+        return m
+
+
+class TailFold(wiring.Component):
+    """Beats (:data:`FrameBeat`) in, the same beats out, except that a null beat with
+    ``last`` that follows a beat of its frame is dropped and that beat gets ``last``.
+    Latency 1 cycle (a beat waits for the next one, or leaves on its own when it ends a
+    frame); one beat a cycle. ``i.ready`` is combinational from ``o.ready``."""
+
+    def __init__(self):
+        super().__init__({"i": In(stream.Signature(FrameBeat)), "o": Out(stream.Signature(FrameBeat))})
+
+    def elaborate(self, platform):
+        m = Module()
+        held = Signal(FrameBeat)
+        full = Signal()
+        ib = self.i.payload
+        fold = full & ~held.last & ib.last & (ib.keep == 0)
+        m.d.comb += [
+            self.o.payload.eq(held), self.o.payload.last.eq(held.last | fold),
+            self.o.valid.eq(full & (held.last | self.i.valid)),
+            self.i.ready.eq(~full | self.o.ready),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += full.eq(0)
+        with m.If(self.i.valid & self.i.ready & ~fold):
+            m.d.sync += [held.eq(ib), full.eq(1)]
+        return m
+
+
+class RegionPacker(wiring.Component):
+    """Cuts frames at per-frame octet positions and packs each region into beats (see
+    module docstring): the output of a :class:`Segmenter` and a :class:`Packer` without
+    class merging, one beat per cycle.
+
+    ``i``: beats, every beat of a frame full (16 octets) except its last (0..16);
+    ``d``: one descriptor per frame, ``regions - 1`` non-decreasing boundaries of
+    ``len_bits`` each, held until the frame's last beat leaves; ``o``: beats of
+    ``cls`` = region index, full except the last of a region and of the frame, lanes
+    past ``keep`` cleared; a frame with no octet leaves as one null beat with ``last``.
+
+    The octets of the input beat not yet sent wait in a register, so an output beat is
+    formed from that rest and the next input beat: ``o`` sends one beat each cycle that
+    ``i`` has one (``o.valid`` combinational from ``i.valid`` and ``d.valid``), and a
+    frame of n octets cut into regions of r_k octets leaves in sum(ceil(r_k / 16))
+    cycles. ``i.ready`` and ``d.ready`` are combinational from ``o.ready``.
+    """
+
+    def __init__(self, regions: int, len_bits: int = 16):
+        self._regions = regions
+        self._cls_bits = max(1, (regions - 1).bit_length())
+        super().__init__({
+            "i": In(stream.Signature(beat(1))),
+            "d": In(stream.Signature(data.ArrayLayout(len_bits, regions - 1))),
+            "o": Out(stream.Signature(beat(1, self._cls_bits))),
+        })
+        self._len_bits = len_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        rest = Signal(128)          # lanes 0..fill-1: octets of the last input beat not sent
+        fill = Signal(5)            # 0..15
+        tail = Signal()             # those are the frame's last octets (its last beat is in)
+        q = Signal(self._len_bits)  # frame position of rest's lane 0: the next octet out
+        b, ib, o = self.d.payload, self.i.payload, self.o.payload
+        nxt = Signal(self._len_bits + 1)    # the first boundary past q, capped at q + 16
+        region = Const(0, self._cls_bits)
+        cap = q + 16
+        for j in range(self._regions - 1):
+            cap = Mux((b[j] > q) & (b[j] < cap), b[j], cap)
+            region = region + (b[j] <= q)
+        m.d.comb += nxt.eq(cap)
+        need = Signal(5)            # octets the next beat of this region takes: 1..16
+        m.d.comb += need.eq(nxt - q)
+        from_rest = tail | (need <= fill)   # the beat needs no new input octet
+        total = fill + keep_count(ib.keep)
+        ends = ib.last & (total <= need)    # the frame's rest and this input beat end here
+        count = Signal(5)
+        m.d.comb += count.eq(Mux(from_rest, Mux(fill < need, fill, need), Mux(ends, total, need)))
+        joined = Mux(from_rest, rest, rest | (ib.data << Cat(Const(0, 3), fill)))
+        keep = Signal(16)           # not read back from o.payload: a false loop for Verilator
+        m.d.comb += [
+            keep.eq(Cat(*[(count > k) for k in range(16)])),
+            o.data.eq(keep_lanes(joined, keep)),
+            o.keep.eq(keep),
+            o.cls.eq(region),
+            o.last.eq(Mux(from_rest, tail & (fill <= need), ends)),
+            self.o.valid.eq(self.d.valid & (from_rest | self.i.valid)),
+            self.i.ready.eq(self.d.valid & ~from_rest & self.o.ready),
+            self.d.ready.eq(self.o.valid & self.o.ready & o.last),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += q.eq(q + count)
+            with m.If(o.last):
+                m.d.sync += [q.eq(0), rest.eq(0), fill.eq(0), tail.eq(0)]
+            with m.Elif(from_rest):
+                m.d.sync += [rest.eq(rest >> Cat(Const(0, 3), count)), fill.eq(fill - count)]
+            with m.Else():
+                m.d.sync += [rest.eq(ib.data >> Cat(Const(0, 3), need - fill)), fill.eq(total - need),
+                             tail.eq(ib.last)]
         return m
 
 

@@ -102,9 +102,12 @@ class World:
 
 def beats_of(frame: bytes, layout, first_user: int, rng: random.Random) -> list[int]:
     """A frame's input beats (``layout``): 16 octets each, the last one the rest (one null
-    beat if the frame is empty); ``first_user`` on the first beat, random ``user`` on the
-    others (the tops read it on a frame's first beat only)."""
+    beat if the frame is empty; a frame that fills its beats ends with a null beat half of
+    the time); ``first_user`` on the first beat, random ``user`` on the others (the tops
+    read it on a frame's first beat only)."""
     chunks = [frame[k:k + 16] for k in range(0, len(frame), 16)] or [b""]
+    if len(chunks[-1]) == 16 and rng.random() < 0.5:
+        chunks.append(b"")
     width = layout["user"].shape.size
     return [pack(layout, data=int.from_bytes(c, "little"), keep=(1 << len(c)) - 1, last=int(n == len(chunks) - 1),
                  user=first_user if n == 0 else rng.getrandbits(width))
