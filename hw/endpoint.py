@@ -64,9 +64,12 @@ ICV = 16
 STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
         **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 14}}
 
-#: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, and
-#: (decap) its trust group and header offsets, for :data:`MetaUser`.
-Verdict = data.StructLayout({"code": 5, "o": LEN, "group": 8, "coffset": 8, "ioffset": 8})
+#: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, the
+#: octets a good frame keeps (``n``, all ones: all), and (decap) its trust group and
+#: header offsets, for :data:`MetaUser`, (ESP) its Next Header.
+Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset": 8, "ioffset": 8,
+                             "next_header": 8})
+ALL = (1 << LEN) - 1
 
 #: What travels with a frame from its header to its output.
 Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5, "group": 8})
@@ -171,7 +174,7 @@ class Decap(wiring.Component):
             bounds3[2].eq(Mux(ok, icv_start, done.n)),
             bounds2[0].eq(done.o),
             bounds2[1].eq(Mux(ok, hdr_end, done.o)),
-            verdict.code.eq(done.code), verdict.o.eq(done.o), verdict.group.eq(done.group),
+            verdict.code.eq(done.code), verdict.o.eq(done.o), verdict.n.eq(ALL), verdict.group.eq(done.group),
             verdict.coffset.eq(p.coffset), verdict.ioffset.eq(p.ioffset),
             kdf.o.ready.eq(all_room),
             ctxq.w_data.eq(Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk)),
@@ -209,7 +212,7 @@ class Decap(wiring.Component):
         ]
 
         # ---- egress: a frame starts once all of it and its tag are in --------------------
-        m.submodules.egress = egress = Egress(meta=self._meta)
+        m.submodules.egress = egress = Egress(MetaUser if self._meta else OutUser)
         v = data.View(Verdict, vq.r_data)
         m.d.comb += [
             egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
@@ -225,19 +228,21 @@ class Decap(wiring.Component):
 
 
 class Egress(wiring.Component):
-    """Releases frames by their verdicts: a good frame whole, with ``user.error`` = 0; a
-    refused one dropped (``drop_bad``) or cut to its first O octets with ``user.error`` =
-    its code. ``i``: beats (data, keep, last); ``v``: one verdict a frame, held until the
-    frame's last beat is taken. ``done``: a frame was finished this cycle, ``code`` its
-    code; ``octets_out``: octets of good frames leaving this cycle. ``meta``: ``m.user``
-    is :data:`MetaUser`, the verdict's facts beside the code."""
+    """Releases frames by their verdicts: a good frame, its first ``n`` octets (the rest
+    is taken and discarded), with ``user.error`` = 0; a refused one dropped
+    (``drop_bad``) or cut to its first O octets with ``user.error`` = its code. ``i``:
+    beats (data, keep, last); ``v``: one verdict a frame, held until the frame's last beat
+    is taken. ``done``: a frame was finished this cycle, ``code`` its code;
+    ``octets_out``: octets of good frames leaving this cycle. ``user``: the layout of
+    ``m.user``, ``error`` and any of ``offset`` (the verdict's O), ``group``, ``coffset``,
+    ``ioffset``, ``next_header`` (the verdict's)."""
 
-    def __init__(self, meta: bool = False):
-        self._meta = meta
+    def __init__(self, user=OutUser):
+        self._user = user
         super().__init__({
             "i": In(stream.Signature(FrameBeat)),
             "v": In(stream.Signature(Verdict)),
-            "m": Out(stream.Signature(beat(MetaUser if meta else OutUser))),
+            "m": Out(stream.Signature(beat(user))),
             "drop_bad": In(1),
             "done": Out(1), "code": Out(5), "octets_out": Out(5),
         })
@@ -248,12 +253,13 @@ class Egress(wiring.Component):
         code = v.code
         both = self.i.valid & self.v.valid
         pos = Signal(LEN)               # octets of the frame before this beat
-        cut = Signal()                  # refused frame: its F[0..O) is out, drain the rest
+        cut = Signal()                  # the octets to send are out: drain the rest
         cnt = keep_count(ib.keep)
-        room = v.o - pos                # octets of F[0..O) still to send
-        end_here = ib.last | (~cut & (code != 0) & (pos + cnt >= v.o))
+        limit = Mux(code == 0, v.n, v.o)    # octets of the frame to send
+        room = limit - pos
+        end_here = ib.last | (~cut & (pos + cnt >= limit))
         keep = Signal(16)
-        m.d.comb += keep.eq(Mux(code == 0, ib.keep, ib.keep & Cat(*[(room > k) for k in range(16)])))
+        m.d.comb += keep.eq(ib.keep & Cat(*[(room > k) for k in range(16)]))
         send = ~cut & ((code == 0) | ~self.drop_bad)
         mp = self.m.payload
         m.d.comb += [
@@ -263,28 +269,30 @@ class Egress(wiring.Component):
             mp.user.error.eq(code),
             self.m.valid.eq(both & send),
         ]
-        if self._meta:
-            m.d.comb += [mp.user.offset.eq(v.o), mp.user.group.eq(v.group),
-                         mp.user.coffset.eq(v.coffset), mp.user.ioffset.eq(v.ioffset)]
+        for name, _ in self._user:
+            if name != "error":
+                m.d.comb += mp.user[name].eq(v["o" if name == "offset" else name])
         take = both & (~send | self.m.ready)       # this beat leaves or is dropped now
         m.d.comb += [
             self.i.ready.eq(take), self.v.ready.eq(take & ib.last),
             self.done.eq(take & ib.last), self.code.eq(code),
-            self.octets_out.eq(Mux(take & send & (code == 0), cnt, 0)),
+            self.octets_out.eq(Mux(take & send & (code == 0), keep_count(keep), 0)),
         ]
         with m.If(take):
             m.d.sync += pos.eq(pos + cnt)
             with m.If(ib.last):
                 m.d.sync += [pos.eq(0), cut.eq(0)]
-            with m.Elif(end_here & (code != 0)):
+            with m.Elif(end_here):
                 m.d.sync += cut.eq(1)
         return m
 
 
-def _stats(m, top, fire_in, egress):
-    """The status counters of :data:`STAT` in ``m``, read through ``top.stat_addr/stat_data``."""
-    counters = Array([Signal(32, name=f"stat{a}") for a in range(32)])
-    m.d.comb += top.stat_data.eq(Mux(top.stat_addr < 32, counters[top.stat_addr[:5]], 0))
+def _stats(m, top, fire_in, egress, size: int = 32):
+    """The status counters of :data:`STAT` (``size`` of them) in ``m``, read through
+    ``top.stat_addr/stat_data``; returns them."""
+    counters = Array([Signal(32, name=f"stat{a}") for a in range(size)])
+    bits = (size - 1).bit_length()
+    m.d.comb += top.stat_data.eq(Mux(top.stat_addr < size, counters[top.stat_addr[:bits]], 0))
     s = top.s.payload
     with m.If(fire_in):
         m.d.sync += counters[STAT["octets_in"]].eq(counters[STAT["octets_in"]] + keep_count(s.keep))
@@ -293,8 +301,9 @@ def _stats(m, top, fire_in, egress):
     m.d.sync += counters[STAT["octets_out"]].eq(counters[STAT["octets_out"]] + egress.octets_out)
     with m.If(egress.done & (egress.code == 0)):
         m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
-    with m.If(egress.done & (egress.code != 0)):
-        m.d.sync += counters[16 + egress.code[:4]].eq(counters[16 + egress.code[:4]] + 1)
+    with m.If(egress.done & (egress.code != 0) & (egress.code < size - 16)):
+        m.d.sync += counters[16 + egress.code].eq(counters[16 + egress.code] + 1)
+    return counters
 
 
 def encap_user(contexts: int, chained: bool = False) -> data.StructLayout:
@@ -464,7 +473,7 @@ class Encap(wiring.Component):
             bounds[0].eq(Mux(ok, jd.o - Cat(Const(0, 2), jd.ioffset), jd.n)),
             bounds[1].eq(Mux(ok, jd.o, jd.n)),
             bounds[2].eq(Mux(ok, jd.o + Cat(Const(0, 2), jd.coffset), jd.n)),
-            verdict.code.eq(j.code), verdict.o.eq(jd.o),
+            verdict.code.eq(j.code), verdict.o.eq(jd.o), verdict.n.eq(ALL),
             kdf.o.ready.eq(all_room),
             ctxq.w_data.eq(Cat(jc.counter[:48], jc.epoch, jc.ident[:32], kdf.o.payload.dk)),
             segq.w_data.eq(bounds),

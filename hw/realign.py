@@ -15,6 +15,7 @@ the frame seen so far, so a beat may be partial anywhere, not only at the end.
   behind is sent on the cycle that loads the next piece, so neither costs a cycle while
   pieces keep coming. A full beat is held until the next piece
   arrives (latency 1 beat), so a frame never ends with a null beat unless it has no octet.
+* :class:`Prepender` puts one beat of its own before each frame.
 * :class:`TailFold` folds a null last beat into the beat before it, so that only an
   empty frame ends with a null beat.
 * :class:`RegionPacker` does both at once for frames whose beats are full but the last:
@@ -28,7 +29,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "TailFold", "RegionPacker", "Inserter", "keep_count", "keep_lanes"]
+__all__ = ["FrameBeat", "beat", "piece", "Segmenter", "Packer", "TailFold", "RegionPacker", "Prepender", "Inserter", "keep_count", "keep_lanes"]
 
 
 #: A beat without sideband: what the frame stores hold.
@@ -183,6 +184,32 @@ class Packer(wiring.Component):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
                 m.d.sync += [acc.eq(joined[:128]), fill.eq(total), acc_cls.eq(cls)]
+        return m
+
+
+class Prepender(wiring.Component):
+    """Beats with ``cls`` in (``i``), and the same frames out (``o``), each after one beat
+    from ``h`` (one a frame, its ``last`` ignored). One beat a cycle; combinational
+    ``ready`` from ``o.ready``."""
+
+    def __init__(self, cls_bits: int = 2):
+        super().__init__({"i": In(stream.Signature(beat(1, cls_bits))),
+                          "h": In(stream.Signature(beat(1, cls_bits))),
+                          "o": Out(stream.Signature(beat(1, cls_bits)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        sent = Signal()             # this frame's beat from h is out
+        with m.If(~sent):
+            m.d.comb += [self.o.payload.eq(self.h.payload), self.o.payload.last.eq(0),
+                         self.o.valid.eq(self.h.valid), self.h.ready.eq(self.o.ready)]
+            with m.If(self.h.valid & self.o.ready):
+                m.d.sync += sent.eq(1)
+        with m.Else():
+            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
+                         self.i.ready.eq(self.o.ready)]
+            with m.If(self.i.valid & self.o.ready & self.i.payload.last):
+                m.d.sync += sent.eq(0)
         return m
 
 

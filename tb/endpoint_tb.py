@@ -124,8 +124,15 @@ def write_payloads(writes: list[dict]) -> list[int]:
 
 
 class Bench:
+    #: layout of the output beats (``user`` compared as one integer with the expected code)
+    out_layout = OUT
+
     def __init__(self, dut):
         self.dut = dut
+
+    def kept(self, code: int) -> bool:
+        """Whether a frame expected with ``code`` comes out."""
+        return code == 0 or not self.drop_bad
 
     async def start(self, *, idle: float, stall: float, seed: int, drop_bad: int):
         dut = self.dut
@@ -133,7 +140,7 @@ class Bench:
         dut.stat_addr.value = 0
         self.drop_bad = drop_bad
         self.src, self.sink, self.cycles = await start_bench(dut, idle, stall, seed, i="s", o="m")
-        self.ports = {name: Source(dut, name, dut.clk) for name in ("wr", "wr_a", "wr_b", "ctxwr", "mapwr")
+        self.ports = {name: Source(dut, name, dut.clk) for name in ("wr", "wr_a", "wr_b", "ctxwr", "mapwr", "sawr")
                       if hasattr(dut, f"{name}__valid")}
         self.rng = random.Random(seed + 5)
         return self
@@ -142,7 +149,7 @@ class Bench:
         """The frames seen on ``m``: (octets, error, cycle of the last beat)."""
         frames, cur, err = [], b"", None
         for value, t in zip(self.sink.items, self.sink.times):
-            b = unpack(OUT, value)
+            b = unpack(self.out_layout, value)
             k = bin(b["keep"]).count("1")
             assert b["keep"] == (1 << k) - 1, "keep not contiguous"
             assert err is None or b["user"] == err, "error code changed inside a frame"
@@ -158,7 +165,7 @@ class Bench:
         """Until ``count`` frames have left in all (or ``timeout`` cycles)."""
         while self._seen < count and timeout > 0:
             items = self.sink.items
-            self._seen += sum(unpack(OUT, v)["last"] for v in items[self._cursor:])
+            self._seen += sum(unpack(self.out_layout, v)["last"] for v in items[self._cursor:])
             self._cursor = len(items)
             await RisingEdge(self.dut.clk)
             timeout -= 1
@@ -182,7 +189,7 @@ class Bench:
             beats = []
             for frame_in, out, code in frames:
                 beats += frame_in
-                if code == 0 or not self.drop_bad:
+                if self.kept(code):
                     want.append((out, code))
             await self.src.send(beats)
         await self._wait_frames(first + len(want), timeout)

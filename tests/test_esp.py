@@ -1,0 +1,27 @@
+"""hw.esp EspDecap and EspEncap under both simulators (cocotb testbench tb/esp_tb.py,
+against model.esp and scapy); the benchmarks go to results/esp{decap,encap}_verilator.txt."""
+
+import os
+
+import pytest
+
+from hw.esp import EspDecap, EspEncap
+from tb.sim import ROOT, SIMULATORS, run
+
+#: what tb/esp_tb.py expects of the DUTs: SA table entries and window size
+SAS, WINDOW = 4, 64
+TOPS = {"decap": lambda: EspDecap(sas=SAS, window=WINDOW), "encap": lambda: EspEncap(sas=SAS)}
+#: random frames of the random tests (payloads 0..1500 octets)
+COUNTS = {"icarus": 250, "verilator": 2000}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("top", sorted(TOPS))
+def test_esp(top: str, simulator: str) -> None:
+    pytest.importorskip("scapy", reason="scapy (test extra) is the independent ESP implementation")
+    results = ROOT / "results"
+    results.mkdir(exist_ok=True)
+    run(TOPS[top](), name=f"esp{top}", test_module="tb.esp_tb", simulator=simulator,
+        extra_env={"ESP_TOP": top, "ESP_N": os.environ.get("ESP_N", str(COUNTS[simulator])),
+                   "ESP_RESULTS": str(results / f"esp{top}_{simulator}.txt")})
