@@ -1,7 +1,8 @@
 """``eesp``: the project's command line.
 
-``eesp verilog [--out DIR] [--groups G] [--contexts C] [--max-frame N]`` writes the
-Verilog of the three top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``) and of each core, one file a
+``eesp verilog [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
+writes the Verilog of the five top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
+``espdecap.sv``, ``espencap.sv``) and of each core, one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
@@ -18,6 +19,7 @@ from amaranth.lib import data, wiring
 
 from .aes import Aes256
 from .endpoint import Decap, Encap
+from .esp import EspDecap, EspEncap
 from .gcm import Gcm
 from .ghash import Ghash
 from .kdf import KdfEngine
@@ -28,9 +30,13 @@ from .verilog import to_verilog
 __all__ = ["main", "designs", "ports", "fields"]
 
 
-def designs(groups: int, contexts: int, max_frame: int) -> dict[str, tuple[object, dict]]:
+def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: int = 64
+            ) -> dict[str, tuple[object, dict]]:
     """name -> (component, parameters) of everything ``eesp verilog`` writes."""
     return {
+        "espdecap": (EspDecap(sas=sas, window=window, max_frame=max_frame),
+                     {"sas": sas, "window": window, "max_frame": max_frame}),
+        "espencap": (EspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
         "decap": (Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
         "encap": (Encap(groups=groups, contexts=contexts, max_frame=max_frame),
                   {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
@@ -71,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
     v.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
     v.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap and proxy (default 16)")
+    v.add_argument("--sas", type=int, default=8, help="SA table entries of the ESP tops (default 8)")
+    v.add_argument("--window", type=int, default=64, help="anti-replay window of the ESP decap (default 64)")
     v.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
     args = ap.parse_args(argv)
     for name, value, low in (("--groups", args.groups, 1), ("--contexts", args.contexts, 1),
+                             ("--sas", args.sas, 1), ("--window", args.window, 64),
                              ("--max-frame", args.max_frame, 64)):
         if value < low:
             ap.error(f"{name} must be at least {low}")
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = []
-    for name, (top, params) in designs(args.groups, args.contexts, args.max_frame).items():
+    for name, (top, params) in designs(args.groups, args.contexts, args.max_frame, args.sas, args.window).items():
         (out / f"{name}.sv").write_text(to_verilog(top, name))
         summary.append(f"module {name}  ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})")
         for n, d, w, shape in ports(top):

@@ -81,6 +81,21 @@ def sa_layout(sas: int) -> data.StructLayout:
                               "salt": 32, "esn": 1, "check_pad": 1, "highest": 64})
 
 
+def _aad_keep(aad_len):
+    """``keep`` of an AAD beat of ``aad_len`` (0, 8 or 12) octets."""
+    return Cat(*[(aad_len > k) for k in range(12)], Const(0, 4))
+
+
+def _trailer_octet(k: int, pad, nh):
+    """Octet k of ``padding (pad octets 1, 2, ...) || Pad Length || Next Header``, pad 0..3."""
+    v = nh
+    if k <= 3:
+        v = Mux(pad == k, pad, v)
+    if k <= 2:
+        v = Mux(pad > k, k + 1, v)
+    return v[:8]
+
+
 def _be(octets):
     """Big-endian integer of a list of 8-bit values (the first one most significant)."""
     return Cat(*reversed(octets))
@@ -220,7 +235,7 @@ class EspDecap(wiring.Component):
             descs.r_en.eq(all_room),
             ctxq.w_data.eq(Cat(iv, sa.salt, sa.key)),
             rpq.w_data.eq(rp), osegq.w_data.eq(ob), jobq.w_data.eq(job),
-            aadq.w_data.eq(Cat(aad, Const(0, 32), Cat(*[(aad_len > k) for k in range(16)]), Const(0, 1))),
+            aadq.w_data.eq(Cat(aad, Const(0, 32), _aad_keep(aad_len), Const(0, 1))),
         ]
         m.d.comb += [q.w_en.eq(descs.r_rdy & all_room) for q in forks]
 
@@ -451,7 +466,7 @@ class EspEncap(wiring.Component):
         sn_o = [sn[56 - 8 * j: 64 - 8 * j] for j in range(8)]
         aad_len = Mux(ok, Mux(sa.esn, 12, 8), 0)
         aad = Mux(sa.esn, Cat(*spi_o, *sn_o), Cat(*spi_o, *sn_o[4:], Const(0, 32)))
-        trailer = Cat(*[Mux(pad > k, k + 1, Mux(pad == k, pad, d.nh))[:8] for k in range(5)])
+        trailer = Cat(*[_trailer_octet(k, pad, d.nh) for k in range(5)])
         bounds, verdict = Signal(Bounds3), Signal(Verdict)
         m.d.comb += [
             bounds[0].eq(Mux(ok, d.o, d.n)), bounds[1].eq(Mux(ok, d.o, d.n)), bounds[2].eq(d.n),
@@ -462,7 +477,7 @@ class EspEncap(wiring.Component):
             segq.w_data.eq(bounds),
             hdrq.w_data.eq(Cat(*spi_o, *sn_o[4:], *sn_o, Mux(ok, 16, 0)[:5])),
             trlq.w_data.eq(Cat(trailer, Const(0, 88), Mux(ok, pad + 2, 0)[:5])),
-            aadq.w_data.eq(Cat(aad, Const(0, 32), Cat(*[(aad_len > k) for k in range(16)]), Const(0, 1))),
+            aadq.w_data.eq(Cat(aad, Const(0, 32), _aad_keep(aad_len), Const(0, 1))),
             osegq.w_data.eq(aad_len), vq.w_data.eq(verdict),
         ]
         m.d.comb += [q.w_en.eq(descs.r_rdy & all_room) for q in forks]

@@ -21,9 +21,9 @@ def _declared_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
 
 
 def test_verilog_and_summary(tmp_path, capsys) -> None:
-    assert main(["verilog", "--out", str(tmp_path), "--groups", "2", "--contexts", "4"]) == 0
+    assert main(["verilog", "--out", str(tmp_path), "--groups", "2", "--contexts", "4", "--sas", "3"]) == 0
     summary = (tmp_path / "SUMMARY.txt").read_text()
-    for name in ("decap", "encap", "proxy", "gcm", "kdf", "aes256", "ghash", "keytable"):
+    for name in ("decap", "encap", "proxy", "espdecap", "espencap", "gcm", "kdf", "aes256", "ghash", "keytable"):
         text = (tmp_path / f"{name}.sv").read_text()
         declared = _declared_ports(text, name)
         block = summary[summary.index(f"module {name} "):].split("\n\n")[0].splitlines()[1:]
@@ -34,7 +34,7 @@ def test_verilog_and_summary(tmp_path, capsys) -> None:
                 listed[m.group(3)] = (m.group(1), int(m.group(2)) + 1 if m.group(2) else 1)
         assert "clk" in declared and len(declared) >= 7, (name, declared)
         assert listed == declared, name
-    assert "groups=2" in summary and "contexts=4" in summary
+    assert "groups=2" in summary and "contexts=4" in summary and "sas=3" in summary
 
 
 def test_bad_parameters_are_refused() -> None:
@@ -42,3 +42,5 @@ def test_bad_parameters_are_refused() -> None:
         main(["verilog", "--groups", "0"])
     with pytest.raises(SystemExit):
         main(["verilog", "--max-frame", "70000"])
+    with pytest.raises(SystemExit):
+        main(["verilog", "--window", "32"])

@@ -10,7 +10,7 @@ which say nothing about the design):
   (``count + valid``, ``length + octets``), and Yosys writes the operands unextended.
 
 Further waivers of the key table and the top levels (``keytable``, ``decap``,
-``encap``) only, whose many small compares (slot, tag and region indices against
+``encap``, ``espdecap``, ``espencap``) only, whose many small compares (slot, tag and region indices against
 constants) were not respelled as the cores were (one-hot flags instead of enum
 compares, priority encoders instead of popcounts):
 * WIDTH, any operator — the same zero/sign extension to the wider operand, defined by
@@ -29,6 +29,7 @@ import pytest
 
 from hw.aes import Aes256
 from hw.endpoint import Decap, Encap
+from hw.esp import EspDecap, EspEncap
 from hw.gcm import Gcm
 from hw.kdf import KdfEngine
 from hw.keytable import KeyTable
@@ -36,7 +37,8 @@ from tb.lint import verilator_warnings
 
 CORES = {"aes256": lambda: Aes256(user_shape=16), "kdf": lambda: KdfEngine(tag_width=8),
          "gcm": lambda: Gcm(side_width=8)}
-TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8), "decap": Decap, "encap": Encap}
+TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8), "decap": Decap, "encap": Encap,
+        "espdecap": EspDecap, "espencap": EspEncap}
 WAIVED = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME):|%Warning-WIDTH: .*Operator (ADD|SUB) expects \d+ bits on the RHS, but RHS's \S+ '\S+' generates \d+ bits")
 WAIVED_TOP = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME|WIDTH|CASEOVERLAP):")
 
