@@ -100,27 +100,10 @@ class Decap(wiring.Component):
         beat_bits = FrameBeat.size
 
         # ---- ingress: store the frame, capture and check its header -----------------
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
-        m.submodules.cap = cap = HeaderCapture(LEN)
         m.submodules.chk = chk = HeaderCheck(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        s = self.s
-        fire_in = s.valid & s.ready
-        store, last, cut = _trim(m, s, fire_in, self._max_frame)
-        was_cut = Signal()          # the frame whose header check ends now was cut
-        with m.If(fire_in & store & last):
-            m.d.sync += was_cut.eq(cut)
-        m.submodules.fold = fold = TailFold()
-        m.d.comb += [
-            # a descriptor is written the cycle after a frame's last beat: keep one place free
-            s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
-            fold.i.valid.eq(fire_in & store),
-            fold.i.payload.eq(Cat(s.payload.data, s.payload.keep, last)),
-            frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
-            cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
-            cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
-            chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at),
-        ]
+        frames, cap, fire_in, was_cut = _receive_ingress(m, self.s, depth, self._max_frame, descs)
+        m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at)]
         desc_in = Signal(Desc)
         m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
                      desc_in.code.eq(Mux(was_cut, Code.TOO_LONG.value, chk.parsed.code)),
@@ -189,20 +172,10 @@ class Decap(wiring.Component):
         _beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
         # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
-        m.submodules.oseg = oseg = Segmenter(3, user_shape=1, len_bits=LEN)
-        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+        opack = _unpack_gcm(m, gcm, osegq, 3, dropped=(1,))     # region 1: the header
         m.submodules.out = out = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
         m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=1, depth=8)
-        go = gcm.o.payload
         m.d.comb += [
-            oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
-            oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
-            oseg.i.payload.user.eq(go.user.tag_ok),
-            oseg.d.valid.eq(osegq.r_rdy), osegq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(osegq.r_data),
-            opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
-            opack.i.payload.data.eq(oseg.o.payload.data),
-            opack.i.payload.count.eq(Mux(oseg.o.payload.cls == 1, 0, oseg.o.payload.count)),  # the header
-            opack.i.payload.last.eq(oseg.o.payload.last), opack.i.payload.user.eq(oseg.o.payload.user),
             # the tag queue always has room for a frame's verdict when its last beat goes in
             opack.o.ready.eq(out.w_rdy & tagq.w_rdy),
             out.w_en.eq(opack.o.valid & opack.o.ready),
@@ -391,29 +364,15 @@ class Encap(wiring.Component):
         Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
-        s = self.s
-        fire_in = s.valid & s.ready
-        store, last, cut = _trim(m, s, fire_in, self._max_frame)
-        first = Signal(init=1)
-        n = Signal(LEN)
-        side = Signal(encap_user(C, self._chained))
-        cur_side = Signal(encap_user(C, self._chained))
-        m.d.comb += cur_side.eq(Mux(first, s.payload.user, side))
-        n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
+        frames, fire_in, cur_side, n_now, cut = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(EDesc)
         m.d.comb += [
-            s.ready.eq(frames.w_rdy & descs.w_rdy),
-            frames.w_en.eq(fire_in & store),
-            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
             desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
             desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset), desc_in.cut.eq(cut),
             desc_in.error.eq(cur_side.error if self._chained else 0),
-            descs.w_en.eq(fire_in & store & last), descs.w_data.eq(desc_in),
+            descs.w_data.eq(desc_in),
         ]
-        with m.If(fire_in):
-            m.d.sync += [first.eq(s.payload.last), n.eq(n_now), side.eq(cur_side)]
 
         # ---- sender contexts and their counters ----------------------------------------------
         ctxs = Array([Signal(cl, name=f"ctx{c}") for c in range(C)])
@@ -537,6 +496,79 @@ def _trim(m, s, fire, max_frame: int):
         with m.Elif(~drain):
             m.d.sync += seen.eq(seen + cnt)
     return ~drain, s.payload.last | cut, cut
+
+
+def _receive_ingress(m, s, depth: int, max_frame: int, descs):
+    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) into a frame
+    store ``frames`` (a null last beat folded into the beat before), watched by a
+    :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs`` (written by the caller
+    when ``cap.done``, the cycle after a frame's last beat) has two free places.
+    Returns (frames, cap, fire_in, was_cut): ``was_cut``, the frame ``cap`` is done with
+    was cut at ``max_frame``."""
+    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    m.submodules.cap = cap = HeaderCapture(LEN)
+    m.submodules.fold = fold = TailFold()
+    fire_in = s.valid & s.ready
+    store, last, cut = _trim(m, s, fire_in, max_frame)
+    was_cut = Signal()
+    with m.If(fire_in & store & last):
+        m.d.sync += was_cut.eq(cut)
+    m.d.comb += [
+        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
+        fold.i.valid.eq(fire_in & store),
+        fold.i.payload.eq(Cat(s.payload.data, s.payload.keep, last)),
+        frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
+        cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
+        cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
+    ]
+    return frames, cap, fire_in, was_cut
+
+
+def _send_ingress(m, s, depth: int, max_frame: int, descs):
+    """Ingress of a send top: the beats of ``s`` into a frame store ``frames``; ``descs``
+    is written (by the caller's ``w_data``) on each frame's last stored beat. Returns
+    (frames, fire_in, side, n, cut): the frame's ``user`` (from its first beat), its
+    octets up to this beat, and whether this beat ends a frame cut at ``max_frame``."""
+    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    fire_in = s.valid & s.ready
+    store, last, cut = _trim(m, s, fire_in, max_frame)
+    first = Signal(init=1)
+    n = Signal(LEN)
+    held = Signal.like(s.payload.user)
+    side = Signal.like(s.payload.user)
+    n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
+    m.d.comb += [
+        side.eq(Mux(first, s.payload.user, held)),
+        s.ready.eq(frames.w_rdy & descs.w_rdy),
+        frames.w_en.eq(fire_in & store),
+        frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
+        descs.w_en.eq(fire_in & store & last),
+    ]
+    with m.If(fire_in):
+        m.d.sync += [first.eq(s.payload.last), n.eq(n_now), held.eq(side)]
+    return frames, fire_in, side, n_now, cut
+
+
+def _unpack_gcm(m, gcm, boundsq, regions: int, dropped):
+    """What ``gcm`` returns, cut into ``regions`` at the per-frame positions read from
+    ``boundsq`` (a FIFO of Segmenter descriptors), the regions in ``dropped`` left out,
+    packed into beats with ``user`` = the GCM's ``tag_ok``. Returns the Packer."""
+    m.submodules.oseg = oseg = Segmenter(regions, user_shape=1, len_bits=LEN)
+    m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+    go, pc = gcm.o.payload, oseg.o.payload
+    drop = Const(0, 1)
+    for r in dropped:
+        drop = drop | (pc.cls == r)
+    m.d.comb += [
+        oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
+        oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
+        oseg.i.payload.user.eq(go.user.tag_ok),
+        oseg.d.valid.eq(boundsq.r_rdy), boundsq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(boundsq.r_data),
+        opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
+        opack.i.payload.data.eq(pc.data), opack.i.payload.count.eq(Mux(drop, 0, pc.count)),
+        opack.i.payload.last.eq(pc.last), opack.i.payload.user.eq(pc.user),
+    ]
+    return opack
 
 
 def _frames_to_segmenter(m, frames, seg, segq):

@@ -48,10 +48,9 @@ from amaranth.lib.wiring import In, Out
 from model.errors import Code
 
 from .endpoint import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, _beats_to_gcm,
-                       _frames_to_segmenter, _stats, _trim)
+                       _frames_to_segmenter, _receive_ingress, _send_ingress, _stats, _unpack_gcm)
 from .gcm import Gcm, Kind
-from .parser import HeaderCapture
-from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, TailFold, beat, keep_count
+from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
 
 __all__ = ["EspDecap", "EspEncap", "EspUser", "esp_in_user", "sa_layout", "tx_sa_layout", "REJECTED", "DUMMY"]
 
@@ -171,24 +170,10 @@ class EspDecap(wiring.Component):
         Desc = data.StructLayout({"o": LEN, "n": LEN, "hdr": 8 * HDR, "code": 5})
 
         # ---- ingress: store the frame, capture SPI, SN and IV --------------------------
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
-        m.submodules.cap = cap = HeaderCapture(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        m.submodules.fold = fold = TailFold()
-        s = self.s
-        fire_in = s.valid & s.ready
-        store, last, cut = _trim(m, s, fire_in, self._max_frame)
-        was_cut = Signal()
-        with m.If(fire_in & store & last):
-            m.d.sync += was_cut.eq(cut)
+        frames, cap, fire_in, was_cut = _receive_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
-            s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
-            fold.i.valid.eq(fire_in & store),
-            fold.i.payload.eq(Cat(s.payload.data, s.payload.keep, last)),
-            frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
-            cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
-            cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
             desc_in.o.eq(cap.at), desc_in.n.eq(cap.length), desc_in.hdr.eq(cap.hdr[:8 * HDR]),
             desc_in.code.eq(Mux(was_cut, Code.TOO_LONG.value,
                                 Mux(cap.length < cap.at + MIN, Code.ESP_TRUNCATED.value, 0))),
@@ -256,23 +241,13 @@ class EspDecap(wiring.Component):
         _beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=1)
 
         # ---- keep outer || plaintext, check the trailer, hold until the verdict -----------
-        m.submodules.oseg = oseg = Segmenter(4, user_shape=1, len_bits=LEN)
-        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+        opack = _unpack_gcm(m, gcm, osegq, 4, dropped=(0, 2))   # the AAD beat; SPI, SN, IV
         m.submodules.trailer = trailer = Trailer()
         m.submodules.out = out = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
         Tail = data.StructLayout({"tag_ok": 1, "pad_len": 8, "next_header": 8, "pad_ok": 1})
         m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=Tail.size, depth=8)
-        go, pk = gcm.o.payload, opack.o
-        dropped = (oseg.o.payload.cls == 0) | (oseg.o.payload.cls == 2)    # AAD; SPI, SN, IV
+        pk = opack.o
         m.d.comb += [
-            oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
-            oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
-            oseg.i.payload.user.eq(go.user.tag_ok),
-            oseg.d.valid.eq(osegq.r_rdy), osegq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(osegq.r_data),
-            opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
-            opack.i.payload.data.eq(oseg.o.payload.data),
-            opack.i.payload.count.eq(Mux(dropped, 0, oseg.o.payload.count)),
-            opack.i.payload.last.eq(oseg.o.payload.last), opack.i.payload.user.eq(oseg.o.payload.user),
             pk.ready.eq(out.w_rdy & tagq.w_rdy),
             out.w_en.eq(pk.valid & pk.ready),
             out.w_data.eq(Cat(pk.payload.data, pk.payload.keep, pk.payload.last)),
@@ -420,28 +395,13 @@ class EspEncap(wiring.Component):
         Desc = data.StructLayout({"o": LEN, "n": LEN, "sa": range(S), "nh": 8, "cut": 1})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ---------
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        s = self.s
-        fire_in = s.valid & s.ready
-        store, last, cut = _trim(m, s, fire_in, self._max_frame)
-        first = Signal(init=1)
-        n = Signal(LEN)
-        side = Signal(esp_in_user(self._sas))
-        cur = Signal(esp_in_user(self._sas))     # the frame's sideband, from its first beat
-        m.d.comb += cur.eq(Mux(first, s.payload.user, side))
-        n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
+        frames, fire_in, cur, n_now, cut = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
-            s.ready.eq(frames.w_rdy & descs.w_rdy),
-            frames.w_en.eq(fire_in & store),
-            frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
             desc_in.o.eq(cur.offset), desc_in.n.eq(n_now), desc_in.sa.eq(cur.sa), desc_in.nh.eq(cur.next_header),
-            desc_in.cut.eq(cut),
-            descs.w_en.eq(fire_in & store & last), descs.w_data.eq(desc_in),
+            desc_in.cut.eq(cut), descs.w_data.eq(desc_in),
         ]
-        with m.If(fire_in):
-            m.d.sync += [first.eq(s.payload.last), n.eq(n_now), side.eq(cur)]
 
         # ---- the SA, its next SN; fork to the GCM, the inserters, the output cut ------------
         d = data.View(Desc, descs.r_data)
@@ -511,18 +471,7 @@ class EspEncap(wiring.Component):
         _beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=0)
 
         # ---- drop the AAD beat from what the GCM returns (tag included), repack ------------
-        m.submodules.oseg = oseg = Segmenter(2, user_shape=1, len_bits=LEN)
-        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
-        go = gcm.o.payload
-        m.d.comb += [
-            oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
-            oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
-            oseg.d.valid.eq(osegq.r_rdy), osegq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(osegq.r_data),
-            opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
-            opack.i.payload.data.eq(oseg.o.payload.data),
-            opack.i.payload.count.eq(Mux(oseg.o.payload.cls == 0, 0, oseg.o.payload.count)),
-            opack.i.payload.last.eq(oseg.o.payload.last),
-        ]
+        opack = _unpack_gcm(m, gcm, osegq, 2, dropped=(0,))
         m.submodules.egress = egress = Egress()
         m.d.comb += [
             egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),

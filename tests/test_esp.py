@@ -12,7 +12,7 @@ from tb.sim import ROOT, SIMULATORS, run
 SAS, WINDOW = 4, 64
 TOPS = {"decap": lambda: EspDecap(sas=SAS, window=WINDOW), "encap": lambda: EspEncap(sas=SAS)}
 #: random frames of the random tests (payloads 0..1500 octets)
-COUNTS = {"icarus": 250, "verilator": 2000}
+COUNTS = {"icarus": 100, "verilator": 1000}
 
 
 @pytest.mark.sim
