@@ -197,7 +197,7 @@ class EspDecap(wiring.Component):
                                             Mux(~hit, Code.ESP_UNKNOWN_SPI.value, 0)))
         ok = code == 0
         Job = data.StructLayout({"o": LEN, "n": LEN, "code": 5, "sa": range(S), "seq": 32, "sn": 64,
-                                 "sendable": 1, "aad": 4})
+                                 "sendable": 1})
         Bounds3 = data.ArrayLayout(LEN, 3)
         m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
         m.submodules.rpq = rpq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
@@ -216,7 +216,7 @@ class EspDecap(wiring.Component):
             rp[0].eq(Mux(ok, d.o, d.n)), rp[1].eq(Mux(ok, d.o + HDR, d.n)), rp[2].eq(Mux(ok, d.n - ICV, d.n)),
             ob[0].eq(aad_len), ob[1].eq(aad_len + d.o), ob[2].eq(aad_len + d.o + HDR),
             job.o.eq(d.o), job.n.eq(d.n), job.code.eq(code), job.sa.eq(idx), job.seq.eq(seq),
-            job.sn.eq(sn), job.sendable.eq(sendable), job.aad.eq(aad_len),
+            job.sn.eq(sn), job.sendable.eq(sendable),
             descs.r_en.eq(all_room),
             ctxq.w_data.eq(Cat(iv, sa.salt, sa.key)),
             rpq.w_data.eq(rp), osegq.w_data.eq(ob), jobq.w_data.eq(job),
