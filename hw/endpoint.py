@@ -16,7 +16,7 @@ Ports (``amaranth.lib.stream``; AXI-Stream lane order: octet k of a beat in bits
   plaintext and no ICV of a refused frame ever leaves; spec section 10);
 * ``wr`` (sink) management writes of the key table (:mod:`hw.keytable`);
 * ``drop_bad`` (in) configuration bit; ``stat_addr`` (in) / ``stat_data`` (out), the
-  status counters (:data:`STAT`), 32 bits each, wrapping, read combinationally.
+  status counters (:mod:`hw.counters`), read combinationally.
 
 Frames are stored whole twice: on input, because the data key needs the header and the
 ICV check needs the end, and on output, because plaintext may leave only after its tag
@@ -40,6 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.errors import Code
 
+from .counters import STAT, wire_stats
 from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
@@ -47,7 +48,7 @@ from .parser import HeaderCapture, HeaderCheck, Parsed
 from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "MetaUser", "encap_user",
-           "context_layout", "MAX_FRAME"]
+           "context_layout", "ContextState", "MAX_FRAME", "refused_cut"]
 
 LEN = 16
 #: Default longest frame, in octets, of both tops (parameter ``max_frame``).
@@ -59,10 +60,6 @@ OutUser = data.StructLayout({"error": 5})
 MetaUser = data.StructLayout({"error": 5, "offset": LEN, "group": 8, "coffset": 8, "ioffset": 8})
 ICV = 16
 
-#: Status counter addresses: frames and octets in and out, and frames refused per code
-#: (address 16 + code).
-STAT = {"frames_in": 0, "octets_in": 1, "frames_out": 2, "octets_out": 3,
-        **{f"refused_{c.name.lower()}": 16 + c.value for c in Code if 1 <= c.value <= 14}}
 
 #: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, the
 #: octets a good frame keeps (``n``, all ones: all), and (decap) its trust group and
@@ -102,11 +99,11 @@ class Decap(wiring.Component):
         # ---- ingress: store the frame, capture and check its header -----------------
         m.submodules.chk = chk = HeaderCheck(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, cap, fire_in, was_cut = _receive_ingress(m, self.s, depth, self._max_frame, descs)
+        frames, cap, fire_in, ended = _receive_ingress(m, self.s, depth, self._max_frame, descs)
         m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at)]
         desc_in = Signal(Desc)
         m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
-                     desc_in.code.eq(Mux(was_cut, Code.TOO_LONG.value, chk.parsed.code)),
+                     desc_in.code.eq(Mux(ended != 0, ended, chk.parsed.code)),
                      descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
@@ -126,7 +123,8 @@ class Decap(wiring.Component):
                      job.group.eq(ans.group)]
         m.d.comb += [
             kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
-            kdf.i.payload.mk.eq(ans.mk), kdf.i.payload.kind.eq(job.p.kind),
+            # a refused frame's key is never derived: MK 0 (a public value) into the KDF
+            kdf.i.payload.mk.eq(Mux(job.code == 0, ans.mk, 0)), kdf.i.payload.kind.eq(job.p.kind),
             kdf.i.payload.ident.eq(job.p.ident), kdf.i.payload.epoch.eq(job.p.epoch),
             kdf.i.payload.tag.eq(job),
         ]
@@ -157,10 +155,11 @@ class Decap(wiring.Component):
             bounds3[2].eq(Mux(ok, icv_start, done.n)),
             bounds2[0].eq(done.o),
             bounds2[1].eq(Mux(ok, hdr_end, done.o)),
-            verdict.code.eq(done.code), verdict.o.eq(done.o), verdict.n.eq(ALL), verdict.group.eq(done.group),
+            verdict.code.eq(done.code), verdict.o.eq(refused_cut(done.o, done.n)), verdict.n.eq(ALL),
+            verdict.group.eq(done.group),
             verdict.coffset.eq(p.coffset), verdict.ioffset.eq(p.ioffset),
             kdf.o.ready.eq(all_room),
-            ctxq.w_data.eq(Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk)),
+            ctxq.w_data.eq(Mux(ok, Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk), 0)),
             segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(verdict),
         ]
         m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
@@ -196,7 +195,7 @@ class Decap(wiring.Component):
             egress.drop_bad.eq(self.drop_bad),
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
-        _stats(m, self, fire_in, egress)
+        wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
         return m
 
 
@@ -260,25 +259,6 @@ class Egress(wiring.Component):
         return m
 
 
-def _stats(m, top, fire_in, egress, size: int = 32):
-    """The status counters of :data:`STAT` (``size`` of them) in ``m``, read through
-    ``top.stat_addr/stat_data``; returns them."""
-    counters = Array([Signal(32, name=f"stat{a}") for a in range(size)])
-    bits = (size - 1).bit_length()
-    m.d.comb += top.stat_data.eq(Mux(top.stat_addr < size, counters[top.stat_addr[:bits]], 0))
-    s = top.s.payload
-    with m.If(fire_in):
-        m.d.sync += counters[STAT["octets_in"]].eq(counters[STAT["octets_in"]] + keep_count(s.keep))
-        with m.If(s.last):
-            m.d.sync += counters[STAT["frames_in"]].eq(counters[STAT["frames_in"]] + 1)
-    m.d.sync += counters[STAT["octets_out"]].eq(counters[STAT["octets_out"]] + egress.octets_out)
-    with m.If(egress.done & (egress.code == 0)):
-        m.d.sync += counters[STAT["frames_out"]].eq(counters[STAT["frames_out"]] + 1)
-    with m.If(egress.done & (egress.code != 0) & (egress.code < size - 16)):
-        m.d.sync += counters[16 + egress.code].eq(counters[16 + egress.code] + 1)
-    return counters
-
-
 def encap_user(contexts: int, chained: bool = False) -> data.StructLayout:
     """``user`` of :class:`Encap`'s input, read on a frame's first beat (``chained``:
     with ``error``, a code the frame is refused with when not 0)."""
@@ -289,10 +269,15 @@ def encap_user(contexts: int, chained: bool = False) -> data.StructLayout:
 
 
 def context_layout(groups: int, contexts: int) -> data.StructLayout:
-    """A management write of a sender context (:class:`Encap`)."""
-    return data.StructLayout({"index": max(1, (contexts - 1).bit_length()),
+    """A management write of a sender context (:class:`Encap`): ``valid`` 1 installs
+    the context, 0 clears it."""
+    return data.StructLayout({"index": max(1, (contexts - 1).bit_length()), "valid": 1,
                               "group": max(1, (groups - 1).bit_length()),
                               "kind": 1, "ident": 64, "epoch": 16, "k": 1, "counter": 49})
+
+
+#: What :class:`Encap`'s ``ctx_state`` reads of the context at ``ctx_addr``.
+ContextState = data.StructLayout({"valid": 1, "counter": 49})
 
 
 def header_octets(kind, k, long, hl, coffset, ioffset, ident, rkid, tags, epoch, counter):
@@ -323,20 +308,30 @@ class Encap(wiring.Component):
     * ``s.user`` (:func:`encap_user`), read on a frame's first beat: ``offset`` O (where
       the header goes: ``outer`` = the first O octets), ``ctx`` the sender context,
       ``coffset`` and ``ioffset`` of this frame;
-    * ``ctxwr`` (sink, :func:`context_layout`): management writes of sender context
-      ``index``: trust group, ID kind and ID (a DeviceID in bits 31..0), Epoch, K, and the
-      counter value its next frame takes (0 for a fresh (ID, Epoch); the context refuses
-      with COUNTER_EXHAUSTED once it reaches 2^48). Writing a context is how its epoch
-      moves on: the management plane must not write an (ID, Epoch) again with a counter
-      below one already used, which would reuse nonces.
+    * ``ctxwr`` (sink, :func:`context_layout`, always ready, in effect the next cycle):
+      management writes of sender context ``index``: ``valid`` 1 installs trust group,
+      ID kind and ID (a DeviceID in bits 31..0), Epoch, K, and the counter value its next
+      frame takes; ``valid`` 0 clears it (its ID, Epoch and counter are kept for the
+      check below). A context's *counter identity* is (ID kind, ID, Epoch), whatever its
+      group and K. An install is refused (nothing changes, counted at status address 9)
+      if another valid context has the same counter identity, or if any context, valid
+      or cleared, with that identity has a counter above the one written (a frame that
+      takes that counter on the same cycle counts): a counter never moves backwards
+      under one data key (spec 7.1). After reset every context is cleared;
+    * ``ctx_addr`` (in) / ``ctx_state`` (out, :data:`ContextState`): the valid bit and
+      next counter value of context ``ctx_addr`` (combinational; not secret), so the
+      management plane can keep a high-water mark it re-installs after a reset.
 
     ``m`` carries ``outer || header || payload[0..4 COffset) || C || ICV``. Refused, with
-    the code counted (and the frame dropped, or cut to its outer octets with the code in
-    ``user.error``): IOffset past the frame's start (BAD_IOFFSET), COffset past its end
-    (BAD_COFFSET), the group or a current key missing (UNKNOWN_GROUP / UNKNOWN_KEY, the
-    key table's answer), the counter exhausted (COUNTER_EXHAUSTED); a refused frame
-    spends no counter value. The header takes the group's Root Key ID and current tags
-    when K = 1 (spec 4.3).
+    the code counted (and the frame dropped, or cut to ``F[0..min(O, N))`` with the code
+    in ``user.error``), first rule first (spec 7.2): ingress (TOO_LONG, BAD_FRAMING; the
+    proxy's ingress code when ``chained``), the context not installed (NO_CONTEXT), O
+    past the frame's end (TRUNCATED), IOffset past the frame's start (BAD_IOFFSET),
+    COffset past its end (BAD_COFFSET), the group missing or, K = 0, not the default
+    group (UNKNOWN_GROUP), a current key missing (UNKNOWN_KEY), the counter exhausted
+    (COUNTER_EXHAUSTED). A refused frame spends no counter value and derives no key: its
+    KDF and GCM inputs are zero. The header takes the group's Root Key ID and current
+    tags when K = 1 (spec 4.3).
     """
 
     def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME, chained: bool = False):
@@ -350,6 +345,8 @@ class Encap(wiring.Component):
             "m": Out(stream.Signature(beat(OutUser))),
             "wr": In(stream.Signature(write_layout(groups))),
             "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
+            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
+            "ctx_state": Out(ContextState),
             "drop_bad": In(1),
             "stat_addr": In(6),
             "stat_data": Out(32),
@@ -360,24 +357,24 @@ class Encap(wiring.Component):
         C = self._contexts
         cl = context_layout(self._groups, C)
         EDesc = data.StructLayout({"o": LEN, "n": LEN, "ctx": cl["index"].shape, "coffset": 8, "ioffset": 8,
-                                   "cut": 1, "error": 5})
+                                   "error": 5})
         Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
-        frames, fire_in, cur_side, n_now, cut = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, fire_in, cur_side, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(EDesc)
         m.d.comb += [
             desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
-            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset), desc_in.cut.eq(cut),
-            desc_in.error.eq(cur_side.error if self._chained else 0),
+            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset),
+            desc_in.error.eq(Mux(ended != 0, ended, cur_side.error) if self._chained else ended),
             descs.w_data.eq(desc_in),
         ]
 
         # ---- sender contexts and their counters ----------------------------------------------
         ctxs = Array([Signal(cl, name=f"ctx{c}") for c in range(C)])
-        w = self.ctxwr.payload
-        m.d.comb += self.ctxwr.ready.eq(1)
+        m.d.comb += [self.ctx_state.valid.eq(ctxs[self.ctx_addr].valid),
+                     self.ctx_state.counter.eq(ctxs[self.ctx_addr].counter)]
 
         # ---- key lookup of the sender's group, then checks and the counter -------------------
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
@@ -386,30 +383,34 @@ class Encap(wiring.Component):
         wiring.connect(m, wiring.flipped(self.wr), keys.wr)
         m.d.comb += [
             keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
-            keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group),
+            keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group), keys.q.payload.k.eq(ctxs[d.ctx].k),
             keys.q.payload.tag.eq(d),
         ]
         ans = keys.r.payload
         job = Signal(Job)
         c = ctxs[ans.tag.ctx]
-        code = Mux(ans.tag.cut, Code.TOO_LONG.value, Mux(ans.tag.error != 0, ans.tag.error,
-               Mux(Cat(Const(0, 2), ans.tag.ioffset) > ans.tag.o, Code.BAD_IOFFSET.value,
-                   Mux(ans.tag.o + Cat(Const(0, 2), ans.tag.coffset) > ans.tag.n, Code.BAD_COFFSET.value,
-                       Mux(ans.code != 0, ans.code,
-                           Mux(c.counter[48], Code.COUNTER_EXHAUSTED.value, 0))))))
+        t = ans.tag
+        code = _first_code([
+            (t.error != 0, t.error),
+            (~c.valid, Code.NO_CONTEXT),
+            (t.o > t.n, Code.TRUNCATED),
+            (Cat(Const(0, 2), t.ioffset) > t.o, Code.BAD_IOFFSET),
+            (t.o + Cat(Const(0, 2), t.coffset) > t.n, Code.BAD_COFFSET),
+            (ans.code != 0, ans.code),
+            (c.counter[48], Code.COUNTER_EXHAUSTED),
+        ])
         m.d.comb += [
             job.d.eq(ans.tag), job.ctx.eq(c), job.rkid.eq(ans.rkid), job.long.eq(ans.long),
             job.tags.eq(ans.tags), job.code.eq(code),
             kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
-            kdf.i.payload.mk.eq(ans.mk), kdf.i.payload.kind.eq(c.kind),
+            kdf.i.payload.mk.eq(Mux(code == 0, ans.mk, 0)), kdf.i.payload.kind.eq(c.kind),
             kdf.i.payload.ident.eq(c.ident), kdf.i.payload.epoch.eq(c.epoch),
             kdf.i.payload.tag.eq(job),
         ]
         spend = kdf.i.valid & kdf.i.ready & (code == 0)
         with m.If(spend):
             m.d.sync += ctxs[ans.tag.ctx].counter.eq(c.counter + 1)
-        with m.If(self.ctxwr.valid):    # a management write wins over a frame's increment
-            m.d.sync += ctxs[w.index].eq(w)
+        ctx_refused = _context_writes(m, self.ctxwr, ctxs, spend, ans.tag.ctx)
 
         # ---- fork: GCM context, cut positions, header, verdict --------------------------------
         j = data.View(Job, kdf.o.payload.tag)
@@ -432,9 +433,10 @@ class Encap(wiring.Component):
             bounds[0].eq(Mux(ok, jd.o - Cat(Const(0, 2), jd.ioffset), jd.n)),
             bounds[1].eq(Mux(ok, jd.o, jd.n)),
             bounds[2].eq(Mux(ok, jd.o + Cat(Const(0, 2), jd.coffset), jd.n)),
-            verdict.code.eq(j.code), verdict.o.eq(jd.o), verdict.n.eq(ALL),
+            verdict.code.eq(j.code), verdict.o.eq(refused_cut(jd.o, jd.n)), verdict.n.eq(ALL),
             kdf.o.ready.eq(all_room),
-            ctxq.w_data.eq(Cat(jc.counter[:48], jc.epoch, jc.ident[:32], kdf.o.payload.dk)),
+            # a refused frame: nothing derived from a key (its GCM packet is all PASS under key 0)
+            ctxq.w_data.eq(Mux(ok, Cat(jc.counter[:48], jc.epoch, jc.ident[:32], kdf.o.payload.dk), 0)),
             segq.w_data.eq(bounds),
             hdrq.w_data.eq(Cat(hdr, Const(0, 64), Mux(ok, Cat(Const(0, 2), hl), 0))),
             vq.w_data.eq(verdict),
@@ -474,79 +476,130 @@ class Encap(wiring.Component):
             egress.drop_bad.eq(self.drop_bad),
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
-        _stats(m, self, fire_in, egress)
+        wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m
 
 
+def _first_code(rules):
+    """The code of the first (condition, code) pair whose condition holds, else 0."""
+    code = Const(0, 5)
+    for cond, value in reversed(rules):
+        code = Mux(cond, value, code)
+    return code
+
+
+def _context_writes(m, wr, ctxs, spend, spent):
+    """Management writes of :class:`Encap`'s sender contexts ``ctxs`` from stream ``wr``
+    (always ready), with the refusals of its docstring; ``spend``: a frame takes context
+    ``spent``'s counter this cycle. Returns the refusal strobe."""
+    w = wr.payload
+    behind, dup = [], []
+    for k, e in enumerate(ctxs):
+        same_id = (e.kind == w.kind) & (e.ident == w.ident) & (e.epoch == w.epoch)
+        spent_here = spend & (spent == k)
+        behind.append(same_id & Mux(spent_here, w.counter <= e.counter, w.counter < e.counter))
+        dup.append(same_id & e.valid & (w.index != k))
+    refused = Signal()
+    m.d.comb += [wr.ready.eq(1), refused.eq(wr.valid & w.valid & (Cat(*behind).any() | Cat(*dup).any()))]
+    with m.If(wr.valid & ~refused):     # a management write wins over a frame's increment
+        with m.If(w.valid):
+            m.d.sync += ctxs[w.index].eq(w)
+        with m.Else():
+            m.d.sync += ctxs[w.index].valid.eq(0)
+    return refused
+
+
 def _trim(m, s, fire, max_frame: int):
-    """Ingress guard of a top's frame port ``s`` (``fire``: a beat is taken). Returns
-    (``store``, ``last``, ``cut``): whether the beat goes to the frame store, its ``last``
-    there, and whether that ends a frame cut at the limit. The beat that takes a frame
-    past ``max_frame`` octets is stored with ``last`` = 1 and ``cut`` = 1; the frame's
-    later beats are taken and not stored."""
-    seen = Signal(LEN)          # octets of the frame before this beat (not counted once cut)
-    drain = Signal()            # the frame was cut: discard up to its last beat
-    cnt = keep_count(s.payload.keep)
-    cut = ~drain & (seen + cnt > max_frame)
+    """Ingress guard of a top's frame port ``s`` (``fire``: a beat is taken), which ends
+    a frame early at the first beat that breaks the stream contract or takes it past
+    ``max_frame`` octets, so that what follows it is always well formed. Returns
+    (``store``, ``keep``, ``last``, ``code``): whether the beat goes to the frame store,
+    the ``keep`` and ``last`` it goes there with, and the code of a frame this beat ends
+    early (0 if it does not).
+
+    * A beat whose ``keep`` is not contiguous from lane 0, or a beat that is not its
+      frame's last and not full (a null one included), is BAD_FRAMING: it is stored as a
+      null last beat (none of its octets), the frame ends there.
+    * The beat that takes the frame past ``max_frame`` octets is TOO_LONG: it is stored
+      with ``last`` = 1 and ends the frame.
+
+    Either way the frame's later beats, up to its ``last``, are taken and not stored;
+    the next frame starts after that ``last``."""
+    seen = Signal(LEN)          # octets of the frame before this beat (not counted once ended)
+    drain = Signal()            # the frame was ended early: discard up to its last beat
+    p = s.payload
+    bad = (p.keep & (p.keep + 1)).any() | (~p.last & ~p.keep.all())
+    keep = Mux(bad, 0, p.keep)
+    long = ~bad & (seen + keep_count(p.keep) > max_frame)
+    ends = ~drain & (bad | long)
     with m.If(fire):
-        with m.If(s.payload.last):
+        with m.If(p.last):
             m.d.sync += [seen.eq(0), drain.eq(0)]
-        with m.Elif(cut):
+        with m.Elif(ends):
             m.d.sync += drain.eq(1)
         with m.Elif(~drain):
-            m.d.sync += seen.eq(seen + cnt)
-    return ~drain, s.payload.last | cut, cut
+            m.d.sync += seen.eq(seen + keep_count(p.keep))
+    code = Mux(ends, Mux(bad, Code.BAD_FRAMING.value, Code.TOO_LONG.value), 0)
+    return ~drain, keep, p.last | ends, code
 
 
 def _receive_ingress(m, s, depth: int, max_frame: int, descs):
-    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) into a frame
-    store ``frames`` (a null last beat folded into the beat before), watched by a
-    :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs`` (written by the caller
-    when ``cap.done``, the cycle after a frame's last beat) has two free places.
-    Returns (frames, cap, fire_in, was_cut): ``was_cut``, the frame ``cap`` is done with
-    was cut at ``max_frame``."""
+    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) through
+    :func:`_trim` into a frame store ``frames`` (a null last beat folded into the beat
+    before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
+    (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
+    two free places. Returns (frames, cap, fire_in, ended): ``ended``, the code
+    (TOO_LONG, BAD_FRAMING or 0) of the frame ``cap`` is done with."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
     m.submodules.cap = cap = HeaderCapture(LEN)
     m.submodules.fold = fold = TailFold()
     fire_in = s.valid & s.ready
-    store, last, cut = _trim(m, s, fire_in, max_frame)
-    was_cut = Signal()
+    store, keep, last, code = _trim(m, s, fire_in, max_frame)
+    ended = Signal(5)
     with m.If(fire_in & store & last):
-        m.d.sync += was_cut.eq(cut)
+        m.d.sync += ended.eq(code)
     m.d.comb += [
         s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
         fold.i.valid.eq(fire_in & store),
-        fold.i.payload.eq(Cat(s.payload.data, s.payload.keep, last)),
+        fold.i.payload.eq(Cat(s.payload.data, keep, last)),
         frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
-        cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(s.payload.keep),
+        cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(keep),
         cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
     ]
-    return frames, cap, fire_in, was_cut
+    return frames, cap, fire_in, ended
 
 
 def _send_ingress(m, s, depth: int, max_frame: int, descs):
-    """Ingress of a send top: the beats of ``s`` into a frame store ``frames``; ``descs``
-    is written (by the caller's ``w_data``) on each frame's last stored beat. Returns
-    (frames, fire_in, side, n, cut): the frame's ``user`` (from its first beat), its
-    octets up to this beat, and whether this beat ends a frame cut at ``max_frame``."""
+    """Ingress of a send top: the beats of ``s`` through :func:`_trim` into a frame store
+    ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
+    stored beat. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
+    first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
+    of a frame this beat ends."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
     fire_in = s.valid & s.ready
-    store, last, cut = _trim(m, s, fire_in, max_frame)
+    store, keep, last, code = _trim(m, s, fire_in, max_frame)
     first = Signal(init=1)
     n = Signal(LEN)
     held = Signal.like(s.payload.user)
     side = Signal.like(s.payload.user)
-    n_now = Mux(first, 0, n) + keep_count(s.payload.keep)
+    n_now = Mux(first, 0, n) + keep_count(keep)
     m.d.comb += [
         side.eq(Mux(first, s.payload.user, held)),
         s.ready.eq(frames.w_rdy & descs.w_rdy),
         frames.w_en.eq(fire_in & store),
-        frames.w_data.eq(Cat(s.payload.data, s.payload.keep, last)),
+        frames.w_data.eq(Cat(s.payload.data, keep, last)),
         descs.w_en.eq(fire_in & store & last),
     ]
     with m.If(fire_in):
         m.d.sync += [first.eq(s.payload.last), n.eq(n_now), held.eq(side)]
-    return frames, fire_in, side, n_now, cut
+    return frames, fire_in, side, n_now, code
+
+
+def refused_cut(o, n):
+    """Where a refused frame of ``n`` octets with header offset ``o`` is cut: ``min(o, n)``
+    (spec section 10), so nothing past the frame's own octets (e.g. an encrypt engine's
+    tag beat) can leave with it."""
+    return Mux(o > n, n, o)
 
 
 def _unpack_gcm(m, gcm, boundsq, regions: int, dropped):

@@ -20,9 +20,9 @@ AXI-Stream lane order as :mod:`hw.endpoint`; every input beat but a frame's last
   (the highest SN T, normally 0) with no SN marked; ``valid`` = 0 removes the SA. Keys
   never come back out of a port. A write that would install an SPI below 256, or one
   another valid SA holds, is refused and counted (``stat_addr`` :data:`REJECTED`);
-* ``drop_bad`` (in); ``stat_addr`` (in) / ``stat_data`` (out): 0 frames in, 1 octets in,
-  2 frames out, 3 octets out, :data:`REJECTED` refused SA writes, 16 + code frames
-  refused (or dropped as dummies) with that code; 32 bits, wrapping.
+* ``drop_bad`` (in); ``stat_addr`` (in) / ``stat_data`` (out): the counters of
+  :mod:`hw.counters` (:data:`REJECTED` refused SA writes; 16 + code frames refused, or
+  dropped as dummies, with that code).
 
 The spec 9.3 checks come in its order: length, SPI, the window (against the window as
 it stands after every earlier frame, so a replay of a frame still in flight is caught),
@@ -47,8 +47,9 @@ from amaranth.lib.wiring import In, Out
 
 from model.errors import Code
 
+from .counters import STAT, wire_stats
 from .endpoint import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, _beats_to_gcm,
-                       _frames_to_segmenter, _receive_ingress, _send_ingress, _stats, _unpack_gcm)
+                       _frames_to_segmenter, _receive_ingress, _send_ingress, _unpack_gcm, refused_cut)
 from .gcm import Gcm, Kind
 from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
 
@@ -57,7 +58,7 @@ __all__ = ["EspDecap", "EspEncap", "EspUser", "esp_in_user", "sa_layout", "tx_sa
 #: ``user`` of an opened frame.
 EspUser = data.StructLayout({"error": 5, "next_header": 8})
 #: Status address of the count of refused SA writes.
-REJECTED = 4
+REJECTED = STAT["refused_ctx_writes"]
 DUMMY = 59
 HDR = 16                    # SPI, SN, IV
 MIN = HDR + 2 + ICV         # and Pad Length, Next Header (spec 9.3 step 1)
@@ -171,11 +172,11 @@ class EspDecap(wiring.Component):
 
         # ---- ingress: store the frame, capture SPI, SN and IV --------------------------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, cap, fire_in, was_cut = _receive_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, cap, fire_in, ended = _receive_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cap.at), desc_in.n.eq(cap.length), desc_in.hdr.eq(cap.hdr[:8 * HDR]),
-            desc_in.code.eq(Mux(was_cut, Code.TOO_LONG.value,
+            desc_in.code.eq(Mux(ended != 0, ended,
                                 Mux(cap.length < cap.at + MIN, Code.ESP_TRUNCATED.value, 0))),
             descs.w_en.eq(cap.done), descs.w_data.eq(desc_in),
         ]
@@ -218,7 +219,7 @@ class EspDecap(wiring.Component):
             job.o.eq(d.o), job.n.eq(d.n), job.code.eq(code), job.sa.eq(idx), job.seq.eq(seq),
             job.sn.eq(sn), job.sendable.eq(sendable),
             descs.r_en.eq(all_room),
-            ctxq.w_data.eq(Cat(iv, sa.salt, sa.key)),
+            ctxq.w_data.eq(Mux(ok, Cat(iv, sa.salt, sa.key), 0)),     # a refused frame: key 0
             rpq.w_data.eq(rp), osegq.w_data.eq(ob), jobq.w_data.eq(job),
             aadq.w_data.eq(Cat(aad, Const(0, 32), _aad_keep(aad_len), Const(0, 1))),
         ]
@@ -276,7 +277,7 @@ class EspDecap(wiring.Component):
         verdict = Signal(Verdict)
         m.d.comb += [
             # a refused frame's Next Header is unauthenticated plaintext: never output
-            verdict.code.eq(vcode), verdict.o.eq(j.o), verdict.next_header.eq(Mux(vcode == 0, t.next_header, 0)),
+            verdict.code.eq(vcode), verdict.o.eq(refused_cut(j.o, j.n)), verdict.next_header.eq(Mux(vcode == 0, t.next_header, 0)),
             verdict.n.eq(j.o + plain - 2 - t.pad_len),
             vq.w_data.eq(verdict),
             vq.w_en.eq(jobq.r_rdy & tagq.r_rdy & vq.w_rdy), jobq.r_en.eq(vq.w_en), tagq.r_en.eq(vq.w_en),
@@ -304,9 +305,7 @@ class EspDecap(wiring.Component):
             egress.drop_bad.eq(self.drop_bad | (v.code == Code.ESP_DUMMY.value)),
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
-        counters = _stats(m, self, fire_in, egress, size=64)
-        with m.If(self.sawr.valid & refuse):
-            m.d.sync += counters[REJECTED].eq(counters[REJECTED] + 1)
+        wire_stats(m, self, fire_in, egress, ctx_refused=self.sawr.valid & refuse)
         return m
 
 
@@ -361,7 +360,10 @@ class EspEncap(wiring.Component):
     * ``m.user`` = :data:`hw.endpoint.OutUser` (``error``);
     * ``sawr`` (sink, :func:`tx_sa_layout`): SA ``index`` holds ``spi`` (256..2^32-1,
       else the write is refused and counted at :data:`REJECTED`), ``key``, ``salt``,
-      ``esn`` and ``next_sn``, the SN its next frame takes (1 for a new SA).
+      ``esn`` and ``next_sn``, the SN its next frame takes (1 for a new SA); also refused
+      and counted: ``next_sn`` = 0, and an install with the key and salt the entry
+      holds (installed or cleared; a clear keeps them) and a ``next_sn`` below its
+      own (a frame taking an SN on the same cycle counts), which would repeat IVs.
 
     Refused, counted, and dropped or cut to ``F[0..O)`` with the code (no SN spent): an
     invalid SA (ESP_UNKNOWN_SPI), O past the frame's end (ESP_TRUNCATED), an SN that
@@ -392,22 +394,22 @@ class EspEncap(wiring.Component):
         Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "salt": 32, "esn": 1})
         sas = Array([Signal(Sa, name=f"sa{k}") for k in range(S)])
         sns = Array([Signal(65, name=f"sn{k}") for k in range(S)])
-        Desc = data.StructLayout({"o": LEN, "n": LEN, "sa": range(S), "nh": 8, "cut": 1})
+        Desc = data.StructLayout({"o": LEN, "n": LEN, "sa": range(S), "nh": 8, "ended": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ---------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, fire_in, cur, n_now, cut = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, fire_in, cur, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cur.offset), desc_in.n.eq(n_now), desc_in.sa.eq(cur.sa), desc_in.nh.eq(cur.next_header),
-            desc_in.cut.eq(cut), descs.w_data.eq(desc_in),
+            desc_in.ended.eq(ended), descs.w_data.eq(desc_in),
         ]
 
         # ---- the SA, its next SN; fork to the GCM, the inserters, the output cut ------------
         d = data.View(Desc, descs.r_data)
         sa, sn = sas[d.sa], sns[d.sa]
         limit = Mux(sa.esn, sn[64], sn[32:].any())
-        code = Mux(d.cut, Code.TOO_LONG.value, Mux(~sa.valid, Code.ESP_UNKNOWN_SPI.value,
+        code = Mux(d.ended != 0, d.ended, Mux(~sa.valid, Code.ESP_UNKNOWN_SPI.value,
                    Mux(d.o > d.n, Code.ESP_TRUNCATED.value, Mux(limit, Code.ESP_SN_EXHAUSTED.value, 0))))
         ok = code == 0
         plain = d.n - d.o
@@ -431,9 +433,9 @@ class EspEncap(wiring.Component):
         m.d.comb += [
             bounds[0].eq(Mux(ok, d.o, d.n)), bounds[1].eq(Mux(ok, d.o, d.n)), bounds[2].eq(d.n),
             # refused: F[0..O), or the whole frame if O is past its end (not the tag beat)
-            verdict.code.eq(code), verdict.o.eq(Mux(d.o > d.n, d.n, d.o)), verdict.n.eq(ALL),
+            verdict.code.eq(code), verdict.o.eq(refused_cut(d.o, d.n)), verdict.n.eq(ALL),
             descs.r_en.eq(all_room),
-            ctxq.w_data.eq(Cat(sn[:64], sa.salt, sa.key)),
+            ctxq.w_data.eq(Mux(ok, Cat(sn[:64], sa.salt, sa.key), 0)),     # a refused frame: key 0
             segq.w_data.eq(bounds),
             hdrq.w_data.eq(Cat(*spi_o, *sn_o[4:], *sn_o, Mux(ok, 16, 0)[:5])),
             trlq.w_data.eq(Cat(trailer, Const(0, 88), Mux(ok, pad + 2, 0)[:5])),
@@ -441,7 +443,8 @@ class EspEncap(wiring.Component):
             osegq.w_data.eq(aad_len), vq.w_data.eq(verdict),
         ]
         m.d.comb += [q.w_en.eq(descs.r_rdy & all_room) for q in forks]
-        with m.If(descs.r_rdy & all_room & ok):
+        spend = descs.r_rdy & all_room & ok
+        with m.If(spend):
             m.d.sync += sns[d.sa].eq(sn + 1)
 
         # ---- PASS (outer, header) | TEXT (payload, trailer), after the AAD beat -------------
@@ -481,13 +484,19 @@ class EspEncap(wiring.Component):
             egress.drop_bad.eq(self.drop_bad),
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
-        counters = _stats(m, self, fire_in, egress, size=64)
         w = self.sawr.payload
-        refuse = w.valid & (w.spi < 256)
+        # IV = [SN]_64 under the SA's key and salt: an install never moves the SN of that
+        # key backwards (a frame taking the SN on this cycle counts), and never gives SN 0
+        old, old_sn = sas[w.index], sns[w.index]
+        same_key = (old.key == w.key) & (old.salt == w.salt)
+        behind = same_key & Mux(spend & (d.sa == w.index), w.next_sn <= old_sn, w.next_sn < old_sn)
+        refuse = w.valid & ((w.spi < 256) | (w.next_sn == 0) | behind)
         m.d.comb += self.sawr.ready.eq(1)
         with m.If(self.sawr.valid & ~refuse):       # a management write wins over a frame's SN
-            m.d.sync += [sas[w.index].valid.eq(w.valid), sas[w.index].spi.eq(w.spi), sas[w.index].key.eq(w.key),
-                         sas[w.index].salt.eq(w.salt), sas[w.index].esn.eq(w.esn), sns[w.index].eq(w.next_sn)]
-        with m.If(self.sawr.valid & refuse):
-            m.d.sync += counters[REJECTED].eq(counters[REJECTED] + 1)
+            with m.If(w.valid):
+                m.d.sync += [sas[w.index].valid.eq(1), sas[w.index].spi.eq(w.spi), sas[w.index].key.eq(w.key),
+                             sas[w.index].salt.eq(w.salt), sas[w.index].esn.eq(w.esn), sns[w.index].eq(w.next_sn)]
+            with m.Else():      # cleared: key, salt and SN kept for the check above
+                m.d.sync += sas[w.index].valid.eq(0)
+        wire_stats(m, self, fire_in, egress, ctx_refused=self.sawr.valid & refuse)
         return m

@@ -12,12 +12,12 @@ come out XORed into a master key for the datapath; no port reads a key back.
   ======================  ==========================================================
   ``SET_GROUP``           group ``group`` valid, named by Root Key ID ``data`` (a
                           16-octet one in bits 127..0, ``long`` = 0; 32 octets: 1);
-                          all its slots emptied; refused (and counted in ``rejected``)
+                          all its slots emptied; refused (reported on ``refused``)
                           if another valid group has that Root Key ID
   ``CLEAR_GROUP``         group invalid, its slots emptied
   ``WRITE_SLOT``          slot ``slot`` of type ``ktype`` (0 zone, 1 user, 2 task) holds
-                          key ``data`` with generation ``tag``; refused (and counted in
-                          ``rejected``) if another valid slot of that type has that tag
+                          key ``data`` with generation ``tag``; refused (reported on
+                          ``refused``) if another valid slot of that type has that tag
   ``SET_CURRENT``         the current slot of type ``ktype`` is ``slot``
   ``SET_DEFAULT``         group ``group`` serves frames with K = 0
   ``CLEAR_DEFAULT``       no default group
@@ -28,15 +28,21 @@ come out XORed into a master key for the datapath; no port reads a key back.
   frame sealed under the old current or the next key still finds its key.
 
 * ``q`` (sink, :func:`query_layout`) and ``r`` (source, :func:`answer_layout`), lookups, one per cycle,
-  answered in order after 2 cycles (a registered stage, then the key memories' registered
-  read); ``tag`` is passed through.
+  answered in order after 2 cycles (the slot choice and the key memories' registered
+  read on the same clock edge, then a registered XOR); ``tag`` is passed through. A
+  lookup is atomic with respect to writes: the group, the slots and the keys it answers
+  with are those of the table as every write accepted before the lookup's cycle left it
+  (a write on the same cycle as the lookup comes after it), so a frame never gets a key
+  of one write and a tag or slot of another (spec 4.2).
 
   - ``send = 0``, ``k = 1``: receive with a Master Key Option: the valid group whose Root
     Key ID equals ``rkid`` (same length), else UNKNOWN_GROUP; for each type the valid slot
     whose tag is that type's tag in ``tags``, else UNKNOWN_KEY.
   - ``send = 0``, ``k = 0``: the default group's current slots (none: UNKNOWN_GROUP).
-  - ``send = 1``: group ``group``'s current slots (invalid group: UNKNOWN_GROUP); the
-    answer also carries the group's Root Key ID and current tags for the header.
+  - ``send = 1``: group ``group``'s current slots (invalid group, or ``k`` = 0 and
+    ``group`` is not the default group: UNKNOWN_GROUP; a current slot empty:
+    UNKNOWN_KEY); the answer also carries the group's Root Key ID and current tags for
+    the header.
 
   ``mk`` is the XOR of the three keys, 0 unless ``code`` = 0.
 
@@ -91,7 +97,7 @@ class KeyTable(wiring.Component):
     """Trust groups with root-key slots, lookups answered with the master key (see module docstring).
 
     ``groups``: number of trust groups; ``tag_shape``: shape of the pass-through ``tag``.
-    Output ``rejected``: count of refused writes (16 bits, saturating).
+    Output ``refused``: a write is refused this cycle (counted by the top, spec 11.1).
     """
 
     def __init__(self, groups: int = 4, tag_shape=1):
@@ -101,7 +107,7 @@ class KeyTable(wiring.Component):
             "wr": In(stream.Signature(write_layout(groups))),
             "q": In(stream.Signature(query_layout(groups, tag_shape))),
             "r": Out(stream.Signature(answer_layout(groups, tag_shape))),
-            "rejected": Out(16),
+            "refused": Out(1),
         })
 
     def elaborate(self, platform):
@@ -143,8 +149,7 @@ class KeyTable(wiring.Component):
                         m.d.sync += [sv[g][t][s].eq(1), stag[g][t][s].eq(w.tag)]
                 with m.If(wr & (w.op == Op.SET_CURRENT) & (w.ktype == t) & (w.group == g) & (w.slot < SLOTS)):
                     m.d.sync += cur[g][t].eq(w.slot)
-        with m.If(Cat(*refused).any() & (self.rejected != 0xFFFF)):
-            m.d.sync += self.rejected.eq(self.rejected + 1)
+        m.d.comb += self.refused.eq(Cat(*refused).any())
         for g in range(G):
             with m.If(wr & (w.group == g) & ~refused[0]):
                 with m.If((w.op == Op.SET_GROUP) | (w.op == Op.CLEAR_GROUP)):
@@ -164,9 +169,9 @@ class KeyTable(wiring.Component):
             g_rkid = Mux(hit[g], g, g_rkid)
         group = Signal(_group_bits(G))
         m.d.comb += group.eq(Mux(by_rkid, g_rkid, Mux(q.send, q.group, dflt)))
+        is_default = dflt_valid & (dflt == group)
         group_ok = Mux(by_rkid, Cat(*hit).any(),
-                       Mux(q.send, Cat(*[gv[g] & (q.group == g) for g in range(G)]).any(),
-                           dflt_valid & Cat(*[gv[g] & (dflt == g) for g in range(G)]).any()))
+                       Cat(*[gv[g] & (group == g) for g in range(G)]).any() & (q.send & q.k | is_default))
         slot_of, slot_ok, cur_tags = [], [], []
         for t in range(TYPES):
             want = q.tags[4 - 2 * t: 6 - 2 * t]      # zone tag in bits 5..4
@@ -185,11 +190,12 @@ class KeyTable(wiring.Component):
         code = Mux(~group_ok, Code.UNKNOWN_GROUP.value,
                    Mux(Cat(*slot_ok).all(), 0, Code.UNKNOWN_KEY.value))
 
-        # stage B registers (A -> B), then the memories' registered read (B -> out)
+        # stage B registers and the key memories' read, on the same edge (A -> B): the
+        # lookup sees every earlier write, in the registers and in the memories alike;
+        # then the master key (B -> out)
         adv_b = Signal()
         b_valid, out_valid = Signal(), Signal()
         b = Signal(answer_layout(self._groups, self._tag_shape))
-        b_slots = [Signal(2, name=f"b_slot{t}") for t in range(TYPES)]
         out = Signal(answer_layout(self._groups, self._tag_shape))
         adv_out = ~out_valid | self.r.ready
         m.d.comb += [adv_b.eq(~b_valid | adv_out), self.q.ready.eq(adv_b)]
@@ -201,17 +207,13 @@ class KeyTable(wiring.Component):
                 b.long.eq(Mux(q.send, Cat(*glong).word_select(group, 1), q.long)),
                 b.tags.eq(Mux(q.send, Cat(cur_tags[2], cur_tags[1], cur_tags[0]), q.tags)),
             ]
-            m.d.sync += [b_slots[t].eq(slot_of[t]) for t in range(TYPES)]
         reads = []
         for t, mem in enumerate(mems):
             port = mem.read_port(transparent_for=())
-            m.d.comb += [port.addr.eq(b.group * SLOTS + b_slots[t]), port.en.eq(adv_out)]
+            m.d.comb += [port.addr.eq(group * SLOTS + slot_of[t]), port.en.eq(adv_b)]
             reads.append(port.data)
         with m.If(adv_out):
-            m.d.sync += [out_valid.eq(b_valid), out.eq(b)]
-        m.d.comb += [
-            self.r.valid.eq(out_valid),
-            self.r.payload.eq(out),
-            self.r.payload.mk.eq(Mux(out.code == 0, reads[0] ^ reads[1] ^ reads[2], 0)),
-        ]
+            m.d.sync += [out_valid.eq(b_valid), out.eq(b),
+                         out.mk.eq(Mux(b.code == 0, reads[0] ^ reads[1] ^ reads[2], 0))]
+        m.d.comb += [self.r.valid.eq(out_valid), self.r.payload.eq(out)]
         return m

@@ -48,7 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.errors import Code
 
-from .endpoint import MAX_FRAME, Decap, Encap, InUser, OutUser, context_layout
+from .endpoint import MAX_FRAME, ContextState, Decap, Encap, InUser, OutUser, context_layout
 from .keytable import write_layout
 from .realign import beat
 
@@ -74,6 +74,8 @@ class Proxy(wiring.Component):
             "wr_a": In(stream.Signature(write_layout(groups_a))),
             "wr_b": In(stream.Signature(write_layout(groups_b))),
             "ctxwr": In(stream.Signature(context_layout(groups_b, contexts))),
+            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
+            "ctx_state": Out(ContextState),
             "mapwr": In(stream.Signature(map_layout(groups_a, contexts))),
             "drop_bad": In(1),
             "stat_addr": In(7),
@@ -91,6 +93,7 @@ class Proxy(wiring.Component):
         m.d.comb += [
             eg.ctxwr.valid.eq(self.ctxwr.valid), self.ctxwr.ready.eq(eg.ctxwr.ready),
             eg.ctxwr.payload.eq(self.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
+            eg.ctx_addr.eq(self.ctx_addr), self.ctx_state.eq(eg.ctx_state),
             ing.drop_bad.eq(self.drop_bad), eg.drop_bad.eq(self.drop_bad),
             ing.stat_addr.eq(self.stat_addr[:6]), eg.stat_addr.eq(self.stat_addr[:6]),
             self.stat_data.eq(Mux(self.stat_addr[6], eg.stat_data, ing.stat_data)),

@@ -47,8 +47,9 @@ class SenderContext:
     key_option: bool = True
 
     @property
-    def counter_key(self) -> tuple[int, int, bytes, int]:
-        return self.group, self.kind, self.ident, self.epoch
+    def counter_key(self) -> tuple[int, bytes, int]:
+        """The counter identity (spec 7.1): ID kind, ID and Epoch, whatever the group and K."""
+        return self.kind, self.ident, self.epoch
 
 
 class SenderCounter:
@@ -93,24 +94,26 @@ class Endpoint:
 
     def __init__(self, keys: KeyTable) -> None:
         self.keys = keys
-        self._counters: dict[tuple[int, int, bytes, int], SenderCounter] = {}
+        self._counters: dict[tuple[int, bytes, int], SenderCounter] = {}
 
     def counter(self, ctx: SenderContext) -> SenderCounter:
         """The sender counter of a context (created at 0 on first use)."""
         return self._counters.setdefault(ctx.counter_key, SenderCounter())
 
     def seal(self, frame: bytes, offset: int, ctx: SenderContext) -> bytes:
-        """Encap: ``outer || payload`` -> ``outer || header || clear || C || ICV``."""
-        if not 0 <= offset <= len(frame):
-            raise ValueError("header offset outside the frame")
+        """Encap: ``outer || payload`` -> ``outer || header || clear || C || ICV``.
+        Refusals (spec 7.2, in this order, no counter value spent): TRUNCATED (O past
+        the frame's end), BAD_IOFFSET, BAD_COFFSET, UNKNOWN_GROUP, UNKNOWN_KEY,
+        COUNTER_EXHAUSTED."""
+        if offset < 0:
+            raise ValueError("negative header offset")
+        if offset > len(frame):
+            raise EespError(Code.TRUNCATED, "header offset past the frame's end")
         if 4 * ctx.ioffset > offset:
-            raise ValueError(f"IOffset {ctx.ioffset} words reaches before the frame")
+            raise EespError(Code.BAD_IOFFSET, f"IOffset {ctx.ioffset} words reaches before the frame")
         if 4 * ctx.coffset > len(frame) - offset:
-            raise ValueError(f"COffset {ctx.coffset} words exceeds the payload")
-        option = self.keys.sender_option(ctx.group) if ctx.key_option else None
-        if not ctx.key_option and self.keys.default_group != ctx.group:
-            raise ValueError("K = 0 only for the default group (spec 4.3)")
-        mk = self.keys.sender_master_key(ctx.group)
+            raise EespError(Code.BAD_COFFSET, f"COffset {ctx.coffset} words exceeds the payload")
+        option, mk = self.keys.sender(ctx.group, ctx.key_option)
         value = self.counter(ctx).take()
         h = Header(ctx.kind, ctx.ident, ctx.epoch, value, ctx.coffset, ctx.ioffset, option)
         return _seal_with(data_key(mk, h.kind, h.ident, h.epoch), h, frame, offset)

@@ -1,4 +1,4 @@
-"""Result codes of the profile (docs/spec.md section 3, "Validity rules").
+"""Result codes of the profile (docs/spec.md section 2.2, "Validity rules and result codes").
 
 The numeric values are part of the spec: the RTL reports the same numbers in the
 ``user`` sideband of a frame it passes with an error, and its per-class drop counters
@@ -17,7 +17,7 @@ class Code(enum.IntEnum):
     """Why a frame was refused (0 = accepted). Five bits wide on the wire of the RTL."""
 
     OK = 0
-    # Security header validity, checked in this order (spec 3.2).
+    # Security header validity, checked in this order (spec 2.2).
     TRUNCATED = 1          #: frame ends before the word being read, or before header + ICV
     BAD_VERSION = 2        #: Version != 1
     BAD_ID_KIND = 3        #: V = 2 or 3 (reserved ID kinds)
@@ -34,8 +34,9 @@ class Code(enum.IntEnum):
     COUNTER_EXHAUSTED = 12 #: the sender's 48-bit counter is used up for this (ID, epoch)
     # Proxy.
     NO_MAPPING = 13        #: the proxy has no egress mapping for the ingress trust group
-    # Datapath limit (RTL only: the model has none).
+    # Datapath limits (RTL only: the model has no frame length limit and no beats).
     TOO_LONG = 14          #: the frame is longer than the datapath's ``max_frame`` octets
+    BAD_FRAMING = 15       #: a beat broke the stream contract (keep not contiguous, a non-last beat not full)
     # Minimal ESP mode (spec section 9).
     ESP_BAD_SPI = 16       #: SPI 0..255 (reserved) on receive
     ESP_UNKNOWN_SPI = 17   #: no SA has this SPI
@@ -45,6 +46,8 @@ class Code(enum.IntEnum):
     ESP_DUMMY = 21         #: Next Header 59: verified and dropped silently (counted, not an error)
     ESP_SN_EXHAUSTED = 22  #: the sender's sequence number would wrap
     ESP_TRUNCATED = 23     #: frame shorter than SPI + SN + IV + trailer + ICV
+    # Sender side (EESP).
+    NO_CONTEXT = 24        #: the sender context was never written, or was cleared (or lost at reset)
 
 
 class EespError(Exception):

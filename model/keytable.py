@@ -109,6 +109,17 @@ class KeyTable:
         g = self._group(group)
         return master_key(*(self._current_slot(g, t).key for t in KeyType))
 
+    def sender(self, group: int, key_option: bool) -> tuple[KeyOption | None, bytes]:
+        """Send-side lookup (spec 4.3): the option a sender in ``group`` writes (None for
+        K = 0) and its MK. UNKNOWN_GROUP: no such group, or K = 0 and ``group`` is not
+        the default group; UNKNOWN_KEY: a type has no current key."""
+        if group not in self._groups:
+            raise EespError(Code.UNKNOWN_GROUP, f"no trust group {group}")
+        if not key_option and self.default_group != group:
+            raise EespError(Code.UNKNOWN_GROUP, "K = 0 only for the default group (spec 4.3)")
+        mk = self.sender_master_key(group)
+        return (self.sender_option(group) if key_option else None), mk
+
     def master_key(self, option: KeyOption | None) -> tuple[int, bytes]:
         """Receive-side lookup (rules 11 and 12): the group index and its MK for a frame."""
         if option is None:

@@ -456,3 +456,31 @@ async def esp_encap_benchmark_back_to_back(dut):
         dut._log.info(lines[-1])
     with open(os.environ.get("ESP_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+@cocotb.test(skip=TOP != "encap", **LIMIT)
+async def esp_encap_sn_never_repeats_under_one_key(dut):
+    """Issue 12 defect 2 (ESP): an SA installed with next SN 0 is refused (RFC 4303: the
+    first SN is 1); re-installing an SA, or installing it again after a clear, with its
+    key and salt and a next SN below the one it reached is refused (IV = [SN]_64 would
+    repeat), counted, and the SA goes on from where it was. Before the fix the first sent
+    SN 0 / IV 0 and the second repeated IVs."""
+    rng = random.Random(120)
+    sa = SecurityAssociation.from_keymat(0x4242, rng.randbytes(36))
+    bench = await Bench(dut).start(idle=0.0, stall=0.0, seed=121, drop_bad=0)
+    await bench.ports["sawr"].send([pack(TXW, index=1, valid=1, spi=0x777, next_sn=0), tx_write(0, sa)])
+    frames = []
+    for _ in range(3):
+        frame = rng.randbytes(rng.randrange(20, 100))
+        frames.append((encap_frame(0, frame, 14, 4, rng), *seal_expected(sa, frame, 14, 4)))
+    frame = rng.randbytes(40)
+    frames.append((encap_frame(1, frame, 14, 4, rng), frame[:14], int(Code.ESP_UNKNOWN_SPI)))
+    await bench.run([([], [], frames)], timeout=20000)
+    assert await bench.stat(REJECTED) == 1
+    # the SA reached SN 4: SN 1 again is refused, installed or after a clear; SN 4 is not
+    back = SecurityAssociation.from_keymat(0x4242, sa.key + sa.salt, next_sn=1)
+    await bench.ports["sawr"].send([tx_write(0, back), tx_write(0, None), tx_write(0, back), tx_write(0, sa)])
+    frame = rng.randbytes(50)
+    await bench.run([([], [], [(encap_frame(0, frame, 14, 4, rng), *seal_expected(sa, frame, 14, 4))])],
+                    timeout=20000)
+    assert await bench.stat(REJECTED) == 3

@@ -60,7 +60,7 @@ class Domains:
     def ctx_write(self, g: int, counter: int) -> int:
         """The RTL write of context g (A group g's egress) with its next counter."""
         c = self.ctx[g]
-        return pack(CTXW, index=g, group=c.group, kind=c.kind, ident=int.from_bytes(c.ident, "big"),
+        return pack(CTXW, valid=1, index=g, group=c.group, kind=c.kind, ident=int.from_bytes(c.ident, "big"),
                     epoch=c.epoch, k=0, counter=counter)   # k: the proxy forces 1
 
     def exhaust(self, g: int, left: int) -> int:

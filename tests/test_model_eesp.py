@@ -243,10 +243,17 @@ def test_counter_increments_per_context_and_refuses_to_wrap() -> None:
 def test_seal_refuses_bad_requests_without_spending_a_counter() -> None:
     ep = Endpoint(_table(RKID))
     ctx = SenderContext(0, 1, bytes(8), 1, coffset=2, ioffset=1)
-    with pytest.raises(ValueError):
-        ep.seal(bytes(3) + bytes(8), 3, ctx)  # IOffset 1 word, only 3 octets before
-    with pytest.raises(ValueError):
-        ep.seal(bytes(4) + bytes(7), 4, ctx)  # COffset 2 words, 7 octets of payload
+    for frame, offset, code in [(bytes(3) + bytes(8), 3, Code.BAD_IOFFSET),   # IOffset 1 word, 3 octets before
+                                (bytes(4) + bytes(7), 4, Code.BAD_COFFSET),   # COffset 2 words, 7 payload octets
+                                (bytes(8), 9, Code.TRUNCATED)]:               # O past the frame's end
+        with pytest.raises(EespError) as err:
+            ep.seal(frame, offset, ctx)
+        assert err.value.code == code
+    no_default = Endpoint(_table(RKID, default=False))
+    for e, group, k in [(ep, 7, True), (no_default, 0, False)]:   # no group 7; K = 0 outside the default group
+        with pytest.raises(EespError) as err:
+            e.seal(bytes(8), 4, SenderContext(group, 0, bytes(4), 1, key_option=k))
+        assert err.value.code == Code.UNKNOWN_GROUP
     assert ep.counter(ctx).next_value == 0
     with pytest.raises(ValueError):
         Header(2, bytes(4), 0, 0)
