@@ -163,7 +163,6 @@ class EspDecap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S, W = self._sas, self._w
-        sl = sa_layout(S)
         Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "salt": 32, "esn": 1, "check_pad": 1})
         sas = Array([Signal(Sa, name=f"sa{k}") for k in range(S)])
         ts = Array([Signal(64, name=f"t{k}") for k in range(S)])

@@ -11,14 +11,18 @@ from __future__ import annotations
 import argparse
 
 from .endpoint import Endpoint, SenderContext, aad_ranges, nonce
+from .esp import SecurityAssociation, aad as esp_aad, minimal_padding
 from .header import parse
 from .kdf import LABELS, cmac_subkey, data_key, fixed_input, master_key
 from .keytable import KeyTable, KeyType
 from .proxy import EgressContext, Proxy
 
-__all__ = ["Example", "examples", "render_text", "render_markdown"]
+__all__ = ["Example", "examples", "render_text", "render_markdown", "INT_FIELDS"]
 
 Example = tuple[str, list[tuple[str, "bytes | int"]]]
+#: Fields of the examples written as decimal integers (all others are hex octet strings).
+INT_FIELDS = frozenset({"header_offset", "id_kind", "key_option", "ioffset", "coffset", "esn", "sn",
+                        "next_header"})
 
 
 def _keys(base: int) -> tuple[bytes, bytes, bytes]:
@@ -54,6 +58,19 @@ def _derivation(keys: tuple[bytes, bytes, bytes], kind: int, ident: bytes, epoch
     ]
 
 
+def _inputs(h_frame: bytes, offset: int) -> list[tuple[str, bytes | int]]:
+    """The sender's header fields as inputs: ID kind, ID, Epoch, Counter, K, offsets and,
+    with K = 1, the Root Key Index octet (the group's current tags)."""
+    h = parse(h_frame, offset)
+    rows: list[tuple[str, bytes | int]] = [
+        ("id_kind", h.kind), ("id", h.ident), ("epoch", h.epoch.to_bytes(2, "big")),
+        ("counter", h.counter.to_bytes(6, "big")), ("key_option", int(h.option is not None)),
+        ("ioffset", h.ioffset), ("coffset", h.coffset)]
+    if h.option is not None:
+        rows.append(("root_key_index", bytes([h.option.index])))
+    return rows
+
+
 def _protected(frame: bytes, offset: int) -> list[tuple[str, bytes | int]]:
     h = parse(frame, offset)
     start, ct, hdr_end = aad_ranges(offset, h)
@@ -68,7 +85,8 @@ def _protected(frame: bytes, offset: int) -> list[tuple[str, bytes | int]]:
 
 
 def examples() -> list[Example]:
-    """The three worked examples: DeviceID frame, ConnectionID frame with option, proxy hop."""
+    """The four worked examples: DeviceID frame, ConnectionID frame with option, proxy hop,
+    Minimal ESP frame."""
     out: list[Example] = []
 
     # 1: DeviceID, K = 0 (default group), no offsets, an 8-octet outer header.
@@ -79,6 +97,7 @@ def examples() -> list[Example]:
     sealed1 = Endpoint(kt1).seal(frame1, len(outer1), ctx1)
     out.append(("DeviceID frame, K = 0 (default group)", [
         *_derivation(_keys(0x00), 0, ctx1.ident, ctx1.epoch),
+        *_inputs(sealed1, len(outer1)),
         ("header_offset", len(outer1)),
         ("frame_in", frame1),
         *_protected(sealed1, len(outer1)),
@@ -98,6 +117,7 @@ def examples() -> list[Example]:
     out.append(("ConnectionID frame, Master Key Option, IOffset = 2, COffset = 1", [
         *_derivation(_keys(0x10), 1, ctx2.ident, ctx2.epoch),
         ("root_key_id", rkid_a),
+        *_inputs(sealed2, len(outer2)),
         ("header_offset", len(outer2)),
         ("frame_in", frame2),
         *_protected(sealed2, len(outer2)),
@@ -115,8 +135,27 @@ def examples() -> list[Example]:
         ("ingress_data_key", _derivation(_keys(0x10), 1, ctx2.ident, ctx2.epoch)[-1][1]),
         *_derivation(_keys(0x80), 0, bytes.fromhex("0b00000e"), 0x0033),
         ("root_key_id", rkid_b),
+        *_inputs(hop, len(outer2)),
         ("header_offset", len(outer2)),
         *_protected(hop, len(outer2)),
+    ]))
+
+    # 4: Minimal ESP (spec 9), ESN, transport mode behind a 20-octet IPv4-like header;
+    #    the SA's next SN has its high half set, so the AAD carries SN_high.
+    keymat = bytes(range(0x40, 0x64))
+    sa = SecurityAssociation.from_keymat(0x0000C0DE, keymat, esn=True, next_sn=(1 << 32) + 5)
+    outer4 = bytes.fromhex("4500004800004000403200000a0000010a000002")
+    frame4 = outer4 + b"UDP datagram of example 4"
+    sn = sa.next_sn
+    sealed4 = sa.seal(frame4, len(outer4), 17)
+    o = len(outer4)
+    out.append(("Minimal ESP frame, ESN, transport mode", [
+        ("spi", sealed4[o:o + 4]), ("esn", 1), ("sn", sn), ("key", keymat[:32]), ("salt", keymat[32:]),
+        ("next_header", 17), ("header_offset", o), ("frame_in", frame4),
+        ("plaintext", frame4[o:] + minimal_padding(len(frame4) - o) + bytes([len(minimal_padding(len(frame4) - o)), 17])),
+        ("iv", sealed4[o + 8:o + 16]), ("nonce", keymat[32:] + sealed4[o + 8:o + 16]),
+        ("aad", esp_aad(sa.spi, sn, True)), ("ciphertext", sealed4[o + 16:-16]), ("icv", sealed4[-16:]),
+        ("frame_out", sealed4),
     ]))
     return out
 

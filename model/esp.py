@@ -7,8 +7,9 @@ never read or rewritten (section 9.4).
 Style: every refusal raises :class:`~model.errors.EespError` with its code, as
 :mod:`model.endpoint` does. That includes a dummy frame (Next Header 59): it is verified,
 counted in the window, and then refused with ``ESP_DUMMY`` so that the caller drops it
-silently and counts it. Invalid *requests* (wrong key size, SPI 0..255 for an SA, an
-offset outside the frame) raise ``ValueError``.
+silently and counts it. Invalid *requests* (wrong key size, SPI 0..255 for an SA, a
+negative offset) raise ``ValueError``; an offset past the frame's end is ESP_TRUNCATED on
+both sides (spec 9.3 step 1, 9.5), as the RTL reports it.
 
 The model holds both directions' state in one :class:`SecurityAssociation` (sender SN and
 receiver window); a real SA is unidirectional, so a test uses one instance to seal and
@@ -162,10 +163,12 @@ class SecurityAssociation:
         Returns ``outer || SPI || [SN]_32 || IV || C || ICV`` with IV = [SN]_64 and minimal
         padding. Raises ESP_SN_EXHAUSTED (and changes nothing) once the SN space is used up.
         """
-        if not 0 <= offset <= len(frame):
-            raise ValueError("ESP offset outside the frame")
+        if offset < 0:
+            raise ValueError("negative ESP offset")
         if not 0 <= next_header <= 255:
             raise ValueError(f"Next Header {next_header} is not an octet")
+        if offset > len(frame):
+            raise EespError(Code.ESP_TRUNCATED, f"ESP offset {offset} past the frame's end ({len(frame)})")
         sn = self.next_sn
         if sn >= self.sn_limit:
             raise EespError(Code.ESP_SN_EXHAUSTED, f"SN would wrap past {self.sn_limit - 1}")
@@ -183,9 +186,9 @@ class SecurityAssociation:
         ESP_DUMMY (Next Header 59) is raised after the frame verified and was marked
         received: the caller drops it silently and counts it.
         """
-        if not 0 <= offset <= len(frame):
-            raise ValueError("ESP offset outside the frame")
-        if len(frame) < offset + MIN_FRAME:                                   # 1
+        if offset < 0:
+            raise ValueError("negative ESP offset")
+        if len(frame) < offset + MIN_FRAME:              # 1 (also an offset past the end)
             raise EespError(Code.ESP_TRUNCATED, f"{len(frame) - offset} octets after the offset")
         spi = int.from_bytes(frame[offset : offset + 4], "big")               # 2
         if spi < SPI_MIN:
@@ -246,8 +249,8 @@ class SaTable:
 
     def open(self, frame: bytes, offset: int) -> EspOpened:
         """Read the SPI at ``offset``, dispatch to its SA and open (spec 9.3 steps 1-8)."""
-        if not 0 <= offset <= len(frame):
-            raise ValueError("ESP offset outside the frame")
-        if len(frame) < offset + MIN_FRAME:
+        if offset < 0:
+            raise ValueError("negative ESP offset")
+        if len(frame) < offset + MIN_FRAME:  # also an offset past the frame's end
             raise EespError(Code.ESP_TRUNCATED, f"{len(frame) - offset} octets after the offset")
         return self.lookup(int.from_bytes(frame[offset : offset + 4], "big")).open(frame, offset)

@@ -90,9 +90,9 @@ def parse(frame: bytes, offset: int) -> Header:
     caller's.
     """
     n = len(frame)
-    if not 0 <= offset <= n:
-        raise ValueError("header offset outside the frame")
-    if n < offset + 4:
+    if offset < 0:
+        raise ValueError("negative header offset")
+    if n < offset + 4:  # also an offset past the frame's end (spec 2.2, rule 1)
         raise EespError(Code.TRUNCATED, "word 0 missing")
     word0 = int.from_bytes(frame[offset : offset + 4], "big")
     version, hl, kind = word0 >> 28, word0 >> 24 & 0xF, word0 >> 22 & 0x3

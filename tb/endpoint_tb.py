@@ -18,7 +18,7 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from hw.endpoint import MAX_FRAME, STAT, InUser, OutUser, context_layout, encap_user
 from hw.keytable import Op, write_layout
@@ -27,7 +27,7 @@ from model.endpoint import Endpoint, SenderContext
 from model.errors import Code, EespError
 from model.keytable import KeyType
 from tb.keys import Shadow
-from tb.sim import resolved
+from tb.sim import CLOCK_NS, resolved
 from tb.stream import Source, pack, start_bench, unpack
 
 TOP = os.environ.get("ENDPOINT_TOP", "decap")
@@ -161,14 +161,24 @@ class Bench:
                 cur, err = b"", None
         return frames
 
+    #: cycles without an output beat, all input sent and frames still expected, after which
+    #: a wait gives up (the count check then fails): a frame that never leaves is found in
+    #: thousands of cycles, not at the end of a timeout scaled to the whole run
+    STALL = 20000
+
     async def _wait_frames(self, count: int, timeout: int) -> None:
-        """Until ``count`` frames have left in all (or ``timeout`` cycles)."""
-        while self._seen < count and timeout > 0:
+        """Until ``count`` frames have left in all (or ``timeout`` cycles, or :data:`STALL`
+        cycles without an output beat)."""
+        quiet = 0
+        step = 16   # cycles between looks: one wake-up for many cycles (the sink records them all)
+        while self._seen < count and timeout > 0 and quiet < self.STALL:
             items = self.sink.items
+            quiet = quiet + step if len(items) == self._cursor else 0
             self._seen += sum(unpack(self.out_layout, v)["last"] for v in items[self._cursor:])
             self._cursor = len(items)
+            await Timer((step - 1) * CLOCK_NS, "ns")
             await RisingEdge(self.dut.clk)
-            timeout -= 1
+            timeout -= step
 
     async def run(self, bursts, timeout: int, quiesce: bool = False, check: bool = True):
         """Each burst is (key-table writes, packed sender-context writes, frames), a frame
@@ -193,8 +203,8 @@ class Bench:
                     want.append((out, code))
             await self.src.send(beats)
         await self._wait_frames(first + len(want), timeout)
-        for _ in range(100):  # and nothing more
-            await RisingEdge(self.dut.clk)
+        await Timer(100 * CLOCK_NS, "ns")     # and nothing more
+        await RisingEdge(self.dut.clk)
         got = self.outputs()[first:]
         if not check:
             return got, want
@@ -244,12 +254,12 @@ async def check_counters(bench: Bench, want: dict[str | int, int]) -> None:
         assert await bench.stat(name) == value, name
 
 
-@cocotb.test(skip=TOP != "decap")
-async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
+def decap_random_traffic(n: int):
+    """``n`` random frames (15 % damaged) in bursts of 25, a root-key rotation before each
+    burst but the first while earlier frames are in flight: (bursts, frames in, results)."""
     world = World(random.Random(1))
     rng = random.Random(11)
     bursts, frames_in, results = [(world.writes, [], [])], [], []
-    n = N
     while n > 0:
         k = min(25, n)
         writes = world.rotate() if len(bursts) > 1 else []  # earlier frames are still in flight
@@ -261,6 +271,12 @@ async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
             burst.append((frame_beats(frame, offset, rng), out, code))
         bursts.append((writes, [], burst))
         n -= k
+    return bursts, frames_in, results
+
+
+@cocotb.test(skip=TOP != "decap")
+async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
+    bursts, frames_in, results = decap_random_traffic(N)
     dut._log.info(f"{len(frames_in)} frames, {sum(c == 0 for _, c in results)} good, "
                   f"codes {sorted({c for _, c in results})}, {sum(map(len, frames_in))} octets")
     bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
@@ -271,12 +287,12 @@ async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
 @cocotb.test(skip=TOP != "decap")
 async def decap_refused_frames_pass_as_outer_octets_with_their_code(dut):
     """drop_bad = 0: every malformed class of the model tests, and random damage."""
-    from tests.test_model_eesp import OFFSET, _malformed
+    from tb.malformed import OFFSET, malformed_frames
 
     world = World(random.Random(3))
     rng = random.Random(13)
     frames = []
-    for _, _, frame, _ in _malformed():
+    for _, _, frame, _ in malformed_frames():
         try:
             out, c = world.ep.open(frame, OFFSET).frame, 0
         except EespError as e:
@@ -400,18 +416,30 @@ class Senders:
         self.world, self.rng = world, rng
         self.slots: list[SenderContext] = []
         self.writes: list[int] = []
+        self.used: set[tuple[int, bytes, int]] = set()     # counter identities ever installed
         for i in range(CONTEXTS):
             group = rng.randrange(GROUPS)
             kind = rng.randrange(2)
             ctx = SenderContext(group, kind, rng.randbytes(4 << kind), rng.randrange(1 << 16),
                                 key_option=group != DEFAULT or rng.random() < 0.5)
             self.slots.append(ctx)
+            self.used.add(ctx.counter_key)
             self.writes.append(pack(CTXW, valid=1, index=i, group=group, kind=kind, ident=int.from_bytes(ctx.ident, "big"),
                                     epoch=ctx.epoch, k=int(ctx.key_option), counter=0))
 
     def start_counter_at(self, i: int, value: int) -> int:
-        """Context i's next counter value set to ``value`` in the model; its write."""
-        ctx = self.slots[i]
+        """Context i moved to an Epoch its ID has not used, its next counter ``value``, in
+        the model; its write. (Spec 7.1: the counter of an identity never moves back, so a
+        context run near exhaustion a second time needs a new epoch, as a sender would.)"""
+        old = self.slots[i]
+        epoch = old.epoch
+        while True:
+            epoch = (epoch + 1) % (1 << 16)
+            ctx = SenderContext(old.group, old.kind, old.ident, epoch, key_option=old.key_option)
+            if ctx.counter_key not in self.used:
+                break
+        self.slots[i] = ctx
+        self.used.add(ctx.counter_key)
         self.world.ep.counter(ctx)._next = value
         return pack(CTXW, valid=1, index=i, group=ctx.group, kind=ctx.kind, ident=int.from_bytes(ctx.ident, "big"),
                     epoch=ctx.epoch, k=int(ctx.key_option), counter=value)
@@ -445,14 +473,15 @@ class Senders:
         return beats, out, code, frame_in, offset
 
 
-@cocotb.test(skip=TOP != "encap")
-async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
+def encap_random_traffic(n: int):
+    """``n`` random clear frames (10 % with offsets the sender refuses) in bursts of 25, a
+    rotation before each burst but the first, every fourth burst a context two frames
+    from exhaustion: (bursts, frames in, results). Bursts are to be sent quiesced."""
     world = World(random.Random(21))
     rng = random.Random(22)
     senders = Senders(world, rng)
     bursts = [(world.writes, senders.writes, [])]
     frames_in, results = [], []
-    n = N
     while n > 0:
         k = min(25, n)
         writes = world.rotate() if len(bursts) > 1 else []
@@ -468,6 +497,12 @@ async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
         frames_in += [f for _, _, _, f, _ in made]
         results += [(out, code) for _, out, code, _, _ in made]
         n -= k
+    return bursts, frames_in, results
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
+    bursts, frames_in, results = encap_random_traffic(N)
     codes = sorted({c for _, c in results})
     dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} sealed, codes {codes}")
     assert {0, Code.BAD_IOFFSET, Code.BAD_COFFSET, Code.COUNTER_EXHAUSTED} <= set(codes), codes
@@ -646,3 +681,19 @@ async def encap_contexts_never_reuse_a_counter(dut):
                   epoch=c2.epoch, k=int(c2.key_option), counter=c) for c in (0, 1)]
     await bench.run([([], again, [senders.frame(0.0, 2)[:3]])], timeout=20000)
     assert await bench.stat("refused_ctx_writes") == 3
+    # defect 7: K = 0 outside the default group is UNKNOWN_GROUP, as in the model (spec
+    # 4.3; before the fix the RTL sealed it); defect 5: a refused key-table write (a tag
+    # already in another slot) is readable at status address 8
+    k0 = SenderContext(0, 0, rng.randbytes(4), 7, key_option=False)
+    assert DEFAULT != 0
+    clear = rng.randbytes(40)
+    try:
+        world.ep.seal(clear, 8, k0)
+        raise AssertionError("the model seals K = 0 outside the default group")
+    except EespError as e:
+        refused = (encap_beats(clear, rng, offset=8, ctx=10), clear[:8], int(e.code))
+    k0_write = pack(CTXW, valid=1, index=10, group=0, kind=0, ident=int.from_bytes(k0.ident, "big"), epoch=7, k=0)
+    dup_tag = dict(op=Op.WRITE_SLOT, group=0, ktype=0, slot=0, tag=world.shadow.slot_tags[0, 0][1], data=1)
+    await bench.run([([dup_tag], [k0_write], [refused])], timeout=20000)
+    assert refused[2] == Code.UNKNOWN_GROUP
+    assert await bench.stat("refused_key_writes") == 1

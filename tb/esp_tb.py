@@ -183,20 +183,26 @@ def counters_for(traffic, frames) -> dict[int, int]:
     return want
 
 
+def esp_decap_random_traffic(n: int):
+    """``n`` frames of the four SAs (15 % damaged, replays, reordering, dummies): the SA
+    writes, the frames (input beats, expected output, expected user) and the counters."""
+    peers = Peers(random.Random(1))
+    traffic = peers.traffic(n, damage=0.15)
+    frames = frames_for(peers, traffic, random.Random(2))
+    return peers.writes, frames, counters_for(traffic, frames)
+
+
 @cocotb.test(skip=TOP != "decap", **LIMIT)
 async def esp_random_traffic_replay_window_padding_dummies(dut):
-    peers = Peers(random.Random(1))
-    rng = random.Random(2)
-    traffic = peers.traffic(N, damage=0.15)
-    frames = frames_for(peers, traffic, rng)
+    writes, frames, counters = esp_decap_random_traffic(N)
     codes = codes_of(frames)
     dut._log.info(f"{len(frames)} frames, codes {sorted(codes)}")
     assert codes >= {0, Code.ESP_REPLAY, Code.ESP_STALE, Code.AUTH_FAIL, Code.ESP_BAD_PAD, Code.ESP_DUMMY,
                      Code.ESP_UNKNOWN_SPI, Code.ESP_BAD_SPI, Code.ESP_TRUNCATED}, codes
     bench = await EspBench(dut).start(idle=0.2, stall=0.2, seed=3, drop_bad=1)
-    await bench.ports["sawr"].send(peers.writes)
+    await bench.ports["sawr"].send(writes)
     await bench.run([([], [], frames)], timeout=400 * len(frames) + 2000)
-    await check_counters(bench, counters_for(traffic, frames))
+    await check_counters(bench, counters)
 
 
 @cocotb.test(skip=TOP != "decap", **LIMIT)
@@ -210,8 +216,12 @@ async def esp_refused_frames_pass_as_outer_octets_and_sa_writes(dut):
            pack(SAW, index=1, valid=1, spi=peers.tx[2].spi)]       # SPI of slot 2
     await bench.ports["sawr"].send(peers.writes + bad)
     traffic = peers.traffic(max(60, N // 3), damage=0.5)
+    for _ in range(8):      # ESP offsets past the frame's end: only the frame's own octets leave
+        f, _ = traffic[rng.randrange(len(traffic))]
+        f = f[:rng.randrange(len(f) + 1)]
+        traffic.insert(rng.randrange(len(traffic) - 1), (f, len(f) + rng.randrange(1, 48)))
     frames = frames_for(peers, traffic, rng)
-    assert codes_of(frames) >= {0, Code.ESP_REPLAY, Code.AUTH_FAIL, Code.ESP_DUMMY}
+    assert codes_of(frames) >= {0, Code.ESP_REPLAY, Code.AUTH_FAIL, Code.ESP_DUMMY, Code.ESP_TRUNCATED}
     await bench.run([([], [], frames)], timeout=400 * len(frames) + 2000)
     await check_counters(bench, {**counters_for(traffic, frames), REJECTED: len(bad)})
     # SA 0 removed: its frames are unknown; reinstalled with its window back at 0, the
@@ -356,15 +366,14 @@ def senders(rng: random.Random) -> list[SecurityAssociation]:
             for esn, sn in firsts]
 
 
-@cocotb.test(skip=TOP != "encap", **LIMIT)
-async def esp_encap_random_frames_and_exhaustion(dut):
-    """Random frames on every SA, byte for byte as the model seals them; two SAs run out
-    of SNs (refused, counted, no SN spent: the other SAs' frames go on)."""
+def esp_encap_random_traffic(n: int):
+    """``n`` random frames on every SA (two of which run out of SNs): the SA writes, the
+    frames (input beats, expected output, expected code), the counters and the codes."""
     rng = random.Random(20)
     tx = senders(random.Random(19))
     frames, counts = [], {0: 0, Code.ESP_SN_EXHAUSTED: 0}
     octets_in = 0
-    for _ in range(N):
+    for _ in range(n):
         slot = rng.randrange(SAS)
         offset = rng.choice([0, 14, 20, 40, rng.randrange(48)])
         frame = rng.randbytes(offset + rng.choice([0, 1, 2, 3, 16, 1500, rng.randrange(1501), rng.randrange(80)]))
@@ -373,14 +382,23 @@ async def esp_encap_random_frames_and_exhaustion(dut):
         counts[code] += 1
         octets_in += len(frame)
         frames.append((encap_frame(slot, frame, offset, nh, rng), out, code))
+    writes = [tx_write(k, sa) for k, sa in enumerate(senders(random.Random(19)))]
+    counters = {STAT["frames_in"]: n, STAT["octets_in"]: octets_in, STAT["frames_out"]: counts[0],
+                STAT["octets_out"]: sum(len(o) for _, o, c in frames if c == 0),
+                16 + Code.ESP_SN_EXHAUSTED: counts[Code.ESP_SN_EXHAUSTED]}
+    return writes, frames, counters, counts
+
+
+@cocotb.test(skip=TOP != "encap", **LIMIT)
+async def esp_encap_random_frames_and_exhaustion(dut):
+    """Random frames on every SA, byte for byte as the model seals them; two SAs run out
+    of SNs (refused, counted, no SN spent: the other SAs' frames go on)."""
+    writes, frames, counters, counts = esp_encap_random_traffic(N)
     assert counts[0] and counts[Code.ESP_SN_EXHAUSTED], counts
     bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=21, drop_bad=0)
-    await bench.ports["sawr"].send([tx_write(k, sa) for k, sa in enumerate(senders(random.Random(19)))])
+    await bench.ports["sawr"].send(writes)
     await bench.run([([], [], frames)], timeout=400 * len(frames) + 2000)
-    await check_counters(bench, {STAT["frames_in"]: N, STAT["octets_in"]: octets_in,
-                                 STAT["frames_out"]: counts[0],
-                                 STAT["octets_out"]: sum(len(o) for _, o, c in frames if c == 0),
-                                 16 + Code.ESP_SN_EXHAUSTED: counts[Code.ESP_SN_EXHAUSTED]})
+    await check_counters(bench, counters)
 
 
 @cocotb.test(skip=TOP != "encap", **LIMIT)
@@ -401,7 +419,9 @@ async def esp_encap_refusals(dut):
             elif k % 3 == 1:
                 frames.append((encap_frame(1 + k % 2, frame, 14, 4, rng), frame[:14], int(Code.ESP_UNKNOWN_SPI)))
             else:
-                frames.append((encap_frame(0, frame, len(frame) + 1, 4, rng), frame, int(Code.ESP_TRUNCATED)))
+                past = len(frame) + rng.randrange(1, 48)    # O past the end: the model says ESP_TRUNCATED
+                frames.append((encap_frame(0, frame, past, 4, rng), *seal_expected(sa, frame, past, 4)))
+                assert frames[-1][2] == Code.ESP_TRUNCATED and frames[-1][1] == frame
         await bench.run([([], [], frames)], timeout=400 * len(frames) + 2000)
     assert await bench.stat(REJECTED) == 1
 

@@ -78,6 +78,20 @@ class Domains:
             out, code = frame[:offset], int(e.code)
         return frame, frame_beats(frame, offset, self.rng), out, code
 
+    def past_end(self):
+        """A frame (a cut good A frame, at times empty) whose header offset lies past its
+        end, as :meth:`frame` returns it: the model's verdict is TRUNCATED, and nothing
+        but the frame's own octets may leave (before issue 12 the proxy appended up to
+        16 octets of the egress engine's tag mask, AES(DK_B, J0) of a future frame)."""
+        frame, offset, _, _ = self.a.frame(0.0)
+        frame = frame[: self.rng.randrange(offset + 1)]
+        offset = len(frame) + self.rng.randrange(1, 48)
+        try:
+            out, code = self.model.reencrypt(frame, offset), 0
+        except EespError as e:
+            out, code = frame[:offset], int(e.code)
+        return frame, frame_beats(frame, offset, self.rng), out, code
+
 
 class ProxyBench(Bench):
     async def send_writes(self, writes) -> None:
@@ -104,16 +118,17 @@ def _counts_agree(frames_in, results, drop_bad: int) -> dict[int, int]:
     return want
 
 
-@cocotb.test()
-async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
+def proxy_random_traffic(n: int):
     """Random A frames (sizes 0..MAX, offsets, ID kinds, K = 0/1, COffset/IOffset), 15 %
-    damaged, a group without mapping; A rotates every burst with frames in flight, B
-    rotates between quiesced bursts (the encap takes B's current keys at lookup)."""
+    damaged, a group without mapping, in bursts of 20; A rotates every burst of the first
+    half with frames in flight, B before every burst of the second half: (phases, frames
+    in, results), phases[0] to be sent as they come, phases[1] quiesced (the encap takes
+    B's current keys at lookup)."""
     d = Domains.random(random.Random(1))
     phases, frames_in, results = ([], []), [], []
-    for turn in range(-(-N // 20)):
-        k = min(20, N - 20 * turn)
-        b_turn = turn >= -(-N // 40)      # the second half: B rotations
+    for turn in range(-(-n // 20)):
+        k = min(20, n - 20 * turn)
+        b_turn = turn >= -(-n // 40)      # the second half: B rotations
         if turn == 0:
             writes = d.writes
         elif not b_turn:
@@ -124,6 +139,13 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
         phases[b_turn].append((writes, [], [(beats, out, code) for _, beats, out, code in made]))
         frames_in += [f for f, *_ in made]
         results += [(out, code) for *_, out, code in made]
+    return phases, frames_in, results
+
+
+@cocotb.test()
+async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
+    """See :func:`proxy_random_traffic`: every frame as the model re-encrypts it."""
+    phases, frames_in, results = proxy_random_traffic(N)
     codes = sorted({c for _, c in results})
     dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} re-encrypted, codes {codes}, "
                   f"{len(phases[0]) - 1} A rotations in flight, {len(phases[1])} B rotations")
@@ -138,10 +160,13 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
 @cocotb.test()
 async def proxy_refused_frames_pass_as_outer_octets(dut):
     """drop_bad = 0: every ingress code, NO_MAPPING and COUNTER_EXHAUSTED in B leave as
-    F[0..O) with their code; nothing else of them leaves."""
+    F[0..min(O, N)) with their code; nothing else of them leaves (header offsets past the
+    frame's end included)."""
     d = Domains.random(random.Random(3))
     writes = d.writes + [("ctxwr", d.exhaust(0, 2))]
     made = [d.frame(0.6) for _ in range(max(40, N // 3))]
+    for _ in range(12):   # header offsets past the frame's end, each followed by other frames
+        made.insert(d.rng.randrange(len(made) - 1), d.past_end())
     results = [(out, code) for *_, out, code in made]
     codes = {c for _, c in results}
     dut._log.info(f"{len(made)} frames, codes {sorted(codes)}")

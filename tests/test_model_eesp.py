@@ -17,25 +17,16 @@ from model.errors import Code, EespError
 from model.header import Header, KeyOption, parse
 from model.keytable import KeyTable, KeyType
 from model.proxy import EgressContext, Proxy
+from tb.malformed import OFFSET, RKID, key_table, malformed_frames, sealed_frame
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _table(rkid: bytes, group: int = 0, tag: int = 1, default: bool = True) -> KeyTable:
-    kt = KeyTable()
-    kt.add_group(group, rkid)
-    for t in KeyType:
-        kt.provision(group, t, os.urandom(32), os.urandom(32), os.urandom(32), tag)
-    if default:
-        kt.default_group = group
-    return kt
 
 
 @st.composite
 def sealed_frames(draw: st.DrawFn) -> tuple[Endpoint, bytes, int, bytes, SenderContext]:
     """A random key table, context and frame, and the frame sealed under it."""
     rkid = draw(st.binary(min_size=16, max_size=16) | st.binary(min_size=32, max_size=32))
-    kt = _table(rkid, tag=draw(st.integers(0, 3)))
+    kt = key_table(rkid, tag=draw(st.integers(0, 3)))
     kind = draw(st.sampled_from([0, 1]))
     offset = draw(st.integers(0, 64))
     payload = draw(st.binary(min_size=0, max_size=300))
@@ -93,72 +84,7 @@ def test_unbound_outer_bytes_are_not_authenticated(case, data: st.DataObject) ->
     assert ep.open(bytes(bad), offset).frame[i] == frame[i] ^ 0xFF
 
 
-# -- malformed classes, each with its own code -----------------------------------------
-
-RKID = bytes(range(16))
-OFFSET = 12  # room for IOffset up to 3 words
-
-
-def _sealed(kind: int = 1, key_option: bool = True, payload: bytes = bytes(40), coffset: int = 1,
-            ioffset: int = 1) -> tuple[Endpoint, bytes]:
-    ep = Endpoint(_table(RKID))
-    ctx = SenderContext(0, kind, bytes(range(4 << kind)), 9, coffset, ioffset, key_option)
-    return ep, ep.seal(bytes(OFFSET) + payload, OFFSET, ctx)
-
-
-def _word0(frame: bytes, **fields: int) -> bytes:
-    """Rewrite fields of word 0 (positions of spec 2.1)."""
-    pos = {"version": (28, 4), "hl": (24, 4), "kind": (22, 2), "k": (21, 1), "reserve": (16, 5),
-           "coffset": (8, 8), "ioffset": (0, 8)}
-    w = int.from_bytes(frame[OFFSET : OFFSET + 4], "big")
-    for name, value in fields.items():
-        shift, width = pos[name]
-        w = w & ~(((1 << width) - 1) << shift) | value << shift
-    return frame[:OFFSET] + w.to_bytes(4, "big") + frame[OFFSET + 4 :]
-
-
-def _option_octet(frame: bytes, i: int, value: int, kind: int = 1) -> bytes:
-    at = OFFSET + 4 + (4 << kind) + i
-    return frame[:at] + bytes([value]) + frame[at + 1 :]
-
-
-def _malformed() -> list[tuple[str, Code, bytes, Endpoint]]:
-    ep, good = _sealed()
-    hl = good[OFFSET] & 0xF
-    cases = [
-        ("cut_in_word0", Code.TRUNCATED, good[: OFFSET + 3]),
-        ("cut_in_option_word", Code.TRUNCATED, good[: OFFSET + 4 + 8 + 3]),
-        ("cut_before_icv_end", Code.TRUNCATED, good[: OFFSET + 4 * hl + 15]),
-        ("version_0", Code.BAD_VERSION, _word0(good, version=0)),
-        ("version_2", Code.BAD_VERSION, _word0(good, version=2)),
-        ("id_kind_2", Code.BAD_ID_KIND, _word0(good, kind=2)),
-        ("id_kind_3", Code.BAD_ID_KIND, _word0(good, kind=3)),
-        ("reserve_bit", Code.BAD_RESERVED, _word0(good, reserve=0x10)),
-        ("option_type", Code.BAD_OPTION, _option_octet(good, 0, 2)),
-        ("option_length", Code.BAD_OPTION, _option_octet(good, 1, 24)),
-        ("option_index_reserved", Code.BAD_OPTION, _option_octet(good, 2, good[OFFSET + 14] | 1)),
-        ("option_padding", Code.BAD_OPTION, _option_octet(good, 3, 1)),
-        ("hl_plus_one", Code.BAD_HL, _word0(good, hl=hl + 1)),
-        ("hl_minus_one", Code.BAD_HL, _word0(good, hl=hl - 1)),
-        ("k_cleared", Code.BAD_HL, _word0(good, k=0)),
-        ("ioffset_before_frame", Code.BAD_IOFFSET, _word0(good, ioffset=OFFSET // 4 + 1)),
-        ("coffset_into_icv", Code.BAD_COFFSET, _word0(good, coffset=(len(good) - OFFSET - 4 * hl - 16) // 4 + 1)),
-        ("unknown_root_key_id", Code.UNKNOWN_GROUP, _option_octet(good, 4, RKID[0] ^ 0x80)),
-        ("tag_not_installed", Code.UNKNOWN_KEY, _option_octet(good, 2, good[OFFSET + 14] | 0xC0)),  # zone tag 3 = c+2
-        ("tag_of_pre_key", Code.AUTH_FAIL, _option_octet(good, 2, good[OFFSET + 14] & 0x3F)),  # zone tag 0: wrong key
-        ("icv_flip", Code.AUTH_FAIL, good[:-1] + bytes([good[-1] ^ 1])),
-        # two rules broken: the earlier one is reported
-        ("version_and_reserve", Code.BAD_VERSION, _word0(good, version=3, reserve=1)),
-        ("reserve_and_hl", Code.BAD_RESERVED, _word0(good, reserve=1, hl=hl + 1)),
-    ]
-    out = [(name, code, frame, ep) for name, code, frame in cases]
-    ep0, k0 = _sealed(key_option=False)
-    ep0.keys.default_group = None
-    out.append(("k0_without_default_group", Code.UNKNOWN_GROUP, k0, ep0))
-    return out
-
-
-@pytest.mark.parametrize(("name", "code", "frame", "ep"), _malformed(), ids=[c[0] for c in _malformed()])
+@pytest.mark.parametrize(("name", "code", "frame", "ep"), malformed_frames(), ids=[c[0] for c in malformed_frames()])
 def test_malformed_class_refused_with_its_code(name: str, code: Code, frame: bytes, ep: Endpoint) -> None:
     with pytest.raises(EespError) as err:
         ep.open(frame, OFFSET)
@@ -169,14 +95,14 @@ def test_every_receive_code_is_exercised() -> None:
     receive_codes = {Code.TRUNCATED, Code.BAD_VERSION, Code.BAD_ID_KIND, Code.BAD_RESERVED, Code.BAD_OPTION,
                      Code.BAD_HL, Code.BAD_IOFFSET, Code.BAD_COFFSET, Code.UNKNOWN_GROUP, Code.UNKNOWN_KEY,
                      Code.AUTH_FAIL}
-    assert {c[1] for c in _malformed()} == receive_codes
+    assert {c[1] for c in malformed_frames()} == receive_codes
 
 
 # -- key table rotation -----------------------------------------------------------------
 
 @pytest.mark.parametrize("ktype", list(KeyType))
 def test_frame_sealed_under_old_current_opens_after_one_rotation(ktype: KeyType) -> None:
-    ep, sealed = _sealed()
+    ep, sealed = sealed_frame()
     ep.keys.rotate(0, ktype, os.urandom(32))
     assert ep.open(sealed, OFFSET).frame[OFFSET:] == bytes(40)
     ep.keys.rotate(0, ktype, os.urandom(32))
@@ -186,7 +112,7 @@ def test_frame_sealed_under_old_current_opens_after_one_rotation(ktype: KeyType)
 
 
 def test_sender_that_rotated_first_is_opened_with_the_next_key() -> None:
-    rx = _table(RKID)
+    rx = key_table(RKID)
     tx = KeyTable()
     tx.add_group(0, RKID)
     # the sender's table is the receiver's after one rotation of the user-group key:
@@ -202,7 +128,7 @@ def test_sender_that_rotated_first_is_opened_with_the_next_key() -> None:
 
 
 def test_rotation_keeps_tags_distinct_and_cycles() -> None:
-    kt = _table(RKID, tag=3)
+    kt = key_table(RKID, tag=3)
     seen = []
     for _ in range(6):
         seen.append(kt.sender_option(0).tags[0])
@@ -211,7 +137,7 @@ def test_rotation_keeps_tags_distinct_and_cycles() -> None:
 
 
 def test_key_table_refuses_bad_writes() -> None:
-    kt = _table(RKID)
+    kt = key_table(RKID)
     with pytest.raises(ValueError):
         kt.write_slot(0, KeyType.ZONE, 0, 1, os.urandom(32))  # tag 1 is in slot 1 already
     with pytest.raises(ValueError):
@@ -225,7 +151,7 @@ def test_key_table_refuses_bad_writes() -> None:
 # -- sender counter ---------------------------------------------------------------------
 
 def test_counter_increments_per_context_and_refuses_to_wrap() -> None:
-    ep = Endpoint(_table(RKID))
+    ep = Endpoint(key_table(RKID))
     a = SenderContext(0, 0, b"\x00\x00\x00\x01", 5)
     b = SenderContext(0, 0, b"\x00\x00\x00\x02", 5)
     assert [parse(ep.seal(b"x" * 4, 0, a), 0).counter for _ in range(3)] == [0, 1, 2]
@@ -241,7 +167,7 @@ def test_counter_increments_per_context_and_refuses_to_wrap() -> None:
 
 
 def test_seal_refuses_bad_requests_without_spending_a_counter() -> None:
-    ep = Endpoint(_table(RKID))
+    ep = Endpoint(key_table(RKID))
     ctx = SenderContext(0, 1, bytes(8), 1, coffset=2, ioffset=1)
     for frame, offset, code in [(bytes(3) + bytes(8), 3, Code.BAD_IOFFSET),   # IOffset 1 word, 3 octets before
                                 (bytes(4) + bytes(7), 4, Code.BAD_COFFSET),   # COffset 2 words, 7 payload octets
@@ -249,7 +175,7 @@ def test_seal_refuses_bad_requests_without_spending_a_counter() -> None:
         with pytest.raises(EespError) as err:
             ep.seal(frame, offset, ctx)
         assert err.value.code == code
-    no_default = Endpoint(_table(RKID, default=False))
+    no_default = Endpoint(key_table(RKID, default=False))
     for e, group, k in [(ep, 7, True), (no_default, 0, False)]:   # no group 7; K = 0 outside the default group
         with pytest.raises(EespError) as err:
             e.seal(bytes(8), 4, SenderContext(group, 0, bytes(4), 1, key_option=k))
@@ -264,7 +190,7 @@ def test_seal_refuses_bad_requests_without_spending_a_counter() -> None:
 # -- proxy ------------------------------------------------------------------------------
 
 def _proxy() -> tuple[Endpoint, Proxy, Endpoint, SenderContext]:
-    a, b = _table(RKID, group=2, default=False), _table(bytes(range(32)), group=5, default=False)
+    a, b = key_table(RKID, group=2, default=False), key_table(bytes(range(32)), group=5, default=False)
     proxy = Proxy(a, b)
     proxy.mapping[2] = EgressContext(group=5, kind=0, ident=b"\x0b\x00\x00\x01", epoch=77)
     return Endpoint(a), proxy, Endpoint(b), SenderContext(2, 1, bytes(range(8)), 3, coffset=1, ioffset=1)
@@ -298,7 +224,7 @@ def test_proxy_fails_closed() -> None:
     with pytest.raises(EespError) as err:
         proxy.reencrypt(sealed, 8)
     assert err.value.code == Code.NO_MAPPING
-    stranger = Endpoint(_table(bytes(16), default=False))
+    stranger = Endpoint(key_table(bytes(16), default=False))
     with pytest.raises(EespError) as err:
         proxy.reencrypt(stranger.seal(bytes(8) + bytes(8), 8, SenderContext(0, 0, bytes(4), 1)), 8)
     assert err.value.code == Code.UNKNOWN_GROUP

@@ -527,8 +527,15 @@ def test_truncated_frames(offset: int) -> None:
             assert code_of(table.open, frame, offset) == Code.ESP_TRUNCATED
             assert code_of(rx().open, frame, offset) == Code.ESP_TRUNCATED
     assert code_of(table.open, good[: offset + 34], offset) == Code.AUTH_FAIL  # long enough: goes on
+    # an offset past the frame's end: truncated on both sides (spec 9.3 step 1, 9.5), not a crash
+    for o in (len(good) + 1, len(good) + 40):
+        assert code_of(table.open, good, o) == Code.ESP_TRUNCATED
+        assert code_of(rx().open, good, o) == Code.ESP_TRUNCATED
+    sender = tx(5, False)
+    assert code_of(sender.seal, b"abc", 4, 4) == Code.ESP_TRUNCATED
+    assert sender.next_sn == 5, "a refused frame spends no SN"
     with pytest.raises(ValueError):
-        table.open(good, len(good) + 1)
+        table.open(good, -1)
 
 
 def test_smallest_valid_frame() -> None:

@@ -150,7 +150,7 @@ def test_every_offset_mod_16(offset: int) -> None:
 def test_malformed_classes_of_the_model_tests() -> None:
     """Each hand-made malformed class of tests/test_model_eesp.py (one rule broken at a
     time, and two at once), back to back; classes of rules 11-13 parse as valid."""
-    from tests.test_model_eesp import OFFSET, _malformed
+    from tb.malformed import OFFSET, malformed_frames
 
-    frames = [(frame, OFFSET) for _, _, frame, _ in _malformed()]
+    frames = [(frame, OFFSET) for _, _, frame, _ in malformed_frames()]
     _check(frames, run_frames(frames, random.Random(1)))

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from model.demo import examples, render_markdown
+from model.demo import INT_FIELDS, examples, render_markdown
 
 SPEC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "spec.md"
 
@@ -32,7 +32,7 @@ def _spec_examples() -> list[dict[str, bytes | int]]:
     for block in re.findall(r"```text\n(.*?)```", _section_12(), re.S):
         rec: dict[str, bytes | int] = {}
         for name, value in re.findall(r"^(\w+)\s*=\s*(\S+)$", block, re.M):
-            rec[name] = int(value) if name == "header_offset" else bytes.fromhex(value)
+            rec[name] = int(value) if name in INT_FIELDS else bytes.fromhex(value)
         out.append(rec)
     return out
 
@@ -58,12 +58,34 @@ def _fields(header: bytes) -> dict[str, int | bytes]:
             "counter": header[at + 2 : at + 8]}
 
 
-def test_spec_has_three_examples() -> None:
-    assert len(EXAMPLES) == 3
-    assert all("frame_out" in ex and "data_key" in ex for ex in EXAMPLES)
+EESP = [ex for ex in EXAMPLES if "data_key" in ex]
+ESP = [ex for ex in EXAMPLES if "spi" in ex]
 
 
-@pytest.mark.parametrize("ex", EXAMPLES, ids=["device_id", "connection_id_option", "proxy_hop"])
+def test_spec_has_four_examples() -> None:
+    assert len(EXAMPLES) == 4 and len(EESP) == 3 and len(ESP) == 1
+    assert all("frame_out" in ex for ex in EXAMPLES)
+
+
+def _header_from_inputs(ex: dict) -> bytes:
+    """The security header built from the example's listed inputs by spec 2.1 alone."""
+    idlen = 4 << ex["id_kind"]
+    assert len(ex["id"]) == idlen
+    option = b""
+    if ex["key_option"]:
+        rkid = ex["root_key_id"]
+        option = bytes([1, 4 + len(rkid), ex["root_key_index"][0], 0]) + rkid
+    hl = (4 + idlen + len(option) + 8) // 4
+    word0 = 1 << 28 | hl << 24 | ex["id_kind"] << 22 | ex["key_option"] << 21 | ex["coffset"] << 8 | ex["ioffset"]
+    return word0.to_bytes(4, "big") + ex["id"] + option + ex["epoch"] + ex["counter"]
+
+
+@pytest.mark.parametrize("ex", EESP, ids=["device_id", "connection_id_option", "proxy_hop"])
+def test_example_header_is_its_inputs(ex: dict) -> None:
+    assert _header_from_inputs(ex) == ex["header"]
+
+
+@pytest.mark.parametrize("ex", EESP, ids=["device_id", "connection_id_option", "proxy_hop"])
 def test_example_recomputed_from_primitives(ex: dict) -> None:
     mk = bytes(a ^ b ^ c for a, b, c in zip(ex["root_key_zone"], ex["root_key_user"], ex["root_key_task"]))
     assert mk == ex["master_key"]
@@ -102,6 +124,22 @@ def test_example_recomputed_from_primitives(ex: dict) -> None:
         outer, inner = ex["frame_in"][:o], ex["frame_in"][o:]
     sealed = AESGCM(dk).encrypt(ex["nonce"], inner[clear:], ex["aad"])
     assert out == outer + ex["header"] + inner[:clear] + sealed
+
+
+@pytest.mark.parametrize("ex", ESP, ids=["esp_esn"])
+def test_esp_example_recomputed_from_primitives(ex: dict) -> None:
+    """RFC 4303 / RFC 4106 from the listed inputs: IV = [SN]_64, nonce = salt || IV, AAD with
+    ESN = SPI || SN_high || SN_low, minimal padding 1, 2, ..., and the frame layout of 9.1."""
+    o, sn, fin = ex["header_offset"], ex["sn"], ex["frame_in"]
+    payload = fin[o:]
+    padlen = (-(len(payload) + 2)) % 4
+    assert ex["plaintext"] == payload + bytes(range(1, padlen + 1)) + bytes([padlen, ex["next_header"]])
+    assert ex["iv"] == sn.to_bytes(8, "big") and ex["nonce"] == ex["salt"] + ex["iv"]
+    assert ex["esn"] == 1 and ex["aad"] == ex["spi"] + (sn >> 32).to_bytes(4, "big") + (sn & 0xFFFFFFFF).to_bytes(4, "big")
+    sealed = AESGCM(ex["key"]).encrypt(ex["nonce"], ex["plaintext"], ex["aad"])
+    assert sealed == ex["ciphertext"] + ex["icv"]
+    wire_sn = (sn & 0xFFFFFFFF).to_bytes(4, "big")
+    assert ex["frame_out"] == fin[:o] + ex["spi"] + wire_sn + ex["iv"] + sealed
 
 
 def test_model_reproduces_section_12() -> None:
