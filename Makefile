@@ -1,9 +1,11 @@
 # The two commands of the README: `make demo` and `make test`. Both set up first.
+# `make regress` is the long random regression (not part of the suite).
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+REGRESS_ARGS ?=
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test regress clean
 setup:
 	@tools/setup.sh
 
@@ -11,7 +13,10 @@ demo: setup
 	$(PY) -m tb.demo $(DEMO_ARGS)
 
 test: setup
-	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --junitxml=results/junit.xml $(PYTEST_ARGS)
+
+regress: setup
+	$(PY) -m tb.regress $(REGRESS_ARGS)
 
 clean:
 	rm -rf sim_build results

@@ -18,8 +18,9 @@ import random
 
 from amaranth.lib import data
 from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.utils import get_sim_steps, get_sim_time
 
-from tb.sim import resolved, start_clock_and_reset
+from tb.sim import CLOCK_NS, resolved, start_clock_and_reset
 
 __all__ = ["pack", "unpack", "Source", "Sink", "Cycles", "start_bench"]
 
@@ -43,16 +44,17 @@ def unpack(layout: data.Layout, value: int) -> dict[str, int]:
 
 
 class Cycles:
-    """Counts rising edges of ``clk`` since it was started (for throughput figures)."""
+    """The number of clock periods since the clock started (for throughput figures),
+    read off the simulation time: no coroutine wakes up each cycle to count them."""
 
-    def __init__(self, clk) -> None:
+    def __init__(self, clk, period_ns: int = CLOCK_NS) -> None:
         self.clk = clk
-        self.count = 0
+        self.period = get_sim_steps(period_ns, "ns")    # integers: no float rounding
+        self.start = get_sim_time("step")
 
-    async def run(self) -> None:
-        while True:
-            await RisingEdge(self.clk)
-            self.count += 1
+    @property
+    def count(self) -> int:
+        return (get_sim_time("step") - self.start) // self.period
 
 
 class Source:
@@ -71,11 +73,14 @@ class Source:
         self.valid.value = 0
 
     async def send(self, payloads: list[int]) -> None:
+        high = False    # what this source last wrote to valid (writes cost: only changes)
         for p in payloads:
             while self.idle and self.rng.random() < self.idle:
-                self.valid.value = 0
+                if high:
+                    self.valid.value = high = 0
                 await RisingEdge(self.clk)
-            self.valid.value = 1
+            if not high:
+                self.valid.value = high = 1
             self.payload.value = p
             while True:
                 await ReadOnly()
@@ -106,9 +111,11 @@ class Sink:
 
     async def run(self) -> None:
         held = None  # the payload offered while this sink stalled: it must stay offered
+        last = None  # what this sink last wrote to ready (writes cost: only changes)
         while True:
             ready = not (self.stall and self.rng.random() < self.stall)
-            self.ready.value = int(ready)
+            if ready != last:
+                self.ready.value = last = int(ready)
             await ReadOnly()
             valid = resolved(self.valid)
             if held is not None:
@@ -139,7 +146,6 @@ async def start_bench(dut, idle: float, stall: float, seed: int, i: str = "i", o
     import cocotb
 
     cycles = Cycles(dut.clk)
-    cocotb.start_soon(cycles.run())
     src = Source(dut, i, dut.clk, idle=idle, rng=random.Random(seed), cycles=cycles)
     sink = Sink(dut, o, dut.clk, stall=stall, rng=random.Random(seed + 1), cycles=cycles)
     await start_clock_and_reset(dut)

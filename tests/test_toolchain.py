@@ -2,7 +2,8 @@
 
 import pytest
 
-from tb.sim import SIMULATORS, run
+from tb import sim
+from tb.sim import SIMULATORS, run, waveform_path
 from tb.smoke import SmokeCounter
 
 PASSING = "combinational_output_resolves_with_constant_input,counter_advances_only_on_accepted_transfers"
@@ -41,3 +42,25 @@ def test_generated_verilog_has_no_combinational_process_blocks() -> None:
         assert "always_ff" in text, name  # the check below must look at real output
         for form in ("always_comb", "always @*", "always @(*)", "always_latch"):
             assert form not in text, f"{name}: {form}"
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_waves_on_request_write_an_fst(simulator: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAVES", "1")
+    run(SmokeCounter(), name="smoke", test_module="tb.smoke_tb", simulator=simulator, testcase=PASSING)
+    wave = waveform_path("smoke", simulator)
+    data = wave.read_bytes()
+    # an FST file opens with its header block: block type FST_BL_HDR (0), then its length
+    assert len(data) > 200 and data[0] == 0, f"{wave} is not an FST file"
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_waves_requested_but_not_written_fail_the_run(simulator: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the runner must check the file the simulator wrote, not trust the option: pointed at a
+    # file no simulator writes, a WAVES=1 run fails
+    monkeypatch.setenv("WAVES", "1")
+    monkeypatch.setattr(sim, "waveform_path", lambda name, s: sim.ROOT / "sim_build" / name / "never-written.fst")
+    with pytest.raises(AssertionError, match="no waveform"):
+        run(SmokeCounter(), name="smoke", test_module="tb.smoke_tb", simulator=simulator, testcase=PASSING)

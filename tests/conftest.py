@@ -1,0 +1,36 @@
+"""Suite-wide pytest set-up: the longest simulations are collected first.
+
+pytest-xdist hands tests to its workers in collection order, so a long simulation
+collected last keeps one worker busy after the other has run dry. The order below is by
+measured duration (``pytest --durations=0`` on 2 cores); it changes only the order in
+which the tests run, never what they check.
+"""
+
+from __future__ import annotations
+
+#: the longest tests, longest first (substrings of their node ids); the rest keep their order
+LONGEST = (
+    "test_proxy.py::test_proxy[verilator]",
+    "test_proxy.py::test_proxy[icarus]",
+    "test_gcm.py::test_gcm[icarus]",
+    "test_esp.py::test_esp[decap-verilator]",
+    "test_endpoint.py::test_endpoint[encap-icarus]",
+    "test_endpoint.py::test_endpoint[decap-icarus]",
+    "test_endpoint.py::test_endpoint[decap-verilator]",
+    "test_endpoint.py::test_endpoint[encap-verilator]",
+    "test_esp.py::test_esp[encap-verilator]",
+    "test_cli.py::test_verilog_and_summary",
+    "test_esp.py::test_esp[decap-icarus]",
+    "test_gcm.py::test_gcm[verilator]",
+)
+
+
+def _rank(item) -> int:
+    for n, key in enumerate(LONGEST):
+        if item.nodeid.endswith(key):
+            return n
+    return len(LONGEST)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    items.sort(key=_rank)  # stable: tests not listed keep their collection order
