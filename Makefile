@@ -5,7 +5,9 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 REGRESS_ARGS ?=
 
-.PHONY: setup demo test regress clean
+SYNTH_ARGS ?=
+
+.PHONY: setup demo test regress synth clean
 setup:
 	@tools/setup.sh
 
@@ -13,10 +15,14 @@ demo: setup
 	$(PY) -m tb.demo $(DEMO_ARGS)
 
 test: setup
-	$(PY) -m pytest -n auto --junitxml=results/junit.xml $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist worksteal --junitxml=results/junit.xml $(PYTEST_ARGS)
 
 regress: setup
 	$(PY) -m tb.regress $(REGRESS_ARGS)
+
+synth: setup
+	.venv/bin/python -m pip install -q -e '.[synth]'
+	.venv/bin/eesp synth $(SYNTH_ARGS)
 
 clean:
 	rm -rf sim_build results

@@ -6,6 +6,10 @@ writes the Verilog of the five top levels (``decap.sv``, ``encap.sv``, ``proxy.s
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
+
+``eesp synth [DESIGN ...] [--pnr DESIGN ...] [--out DIR]`` synthesises them with open tools
+(:mod:`hw.synth`): a Xilinx 7-series mapping of each, an ECP5-85 place and route of the
+``--pnr`` ones, and a table in ``DIR/SUMMARY.md``.
 """
 
 from __future__ import annotations
@@ -75,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("verilog", help="write the Verilog of the top levels and cores, with a port summary")
     v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
-    v.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
-    v.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap and proxy (default 16)")
-    v.add_argument("--sas", type=int, default=8, help="SA table entries of the ESP tops (default 8)")
-    v.add_argument("--window", type=int, default=64, help="anti-replay window of the ESP decap (default 64)")
-    v.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
+    y = sub.add_parser("synth", help="area (Xilinx 7-series mapping) and Fmax (ECP5-85 place and route) report")
+    y.add_argument("designs", nargs="*", help="designs to synthesise (default: every core and top)")
+    y.add_argument("--pnr", nargs="*", default=["aes256", "ghash", "kdf", "keytable"],
+                   help="designs also placed and routed on an ECP5-85 (default: aes256 ghash kdf keytable)")
+    y.add_argument("--out", default="results/synth", help="output directory (default results/synth)")
+    for parser in (v, y):
+        parser.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
+        parser.add_argument("--contexts", type=int, default=16, help="sender contexts of the encap and proxy (default 16)")
+        parser.add_argument("--sas", type=int, default=8, help="SA table entries of the ESP tops (default 8)")
+        parser.add_argument("--window", type=int, default=64, help="anti-replay window of the ESP decap (default 64)")
+        parser.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
     args = ap.parse_args(argv)
     for name, value, low in (("--groups", args.groups, 1), ("--contexts", args.contexts, 1),
                              ("--sas", args.sas, 1), ("--window", args.window, 64),
@@ -88,10 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{name} must be at least {low}")
     if args.max_frame >= 1 << 16:
         ap.error("--max-frame must be below 65536 (16-bit frame lengths)")
+    every = designs(args.groups, args.contexts, args.max_frame, args.sas, args.window)
+    if args.cmd == "synth":
+        from .synth import run
+
+        unknown = sorted(set(args.designs + args.pnr) - set(every))
+        if unknown:
+            ap.error(f"no such designs: {unknown} (known: {sorted(every)})")
+        print(run(every, args.designs or list(every), args.pnr, pathlib.Path(args.out)))
+        return 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = []
-    for name, (top, params) in designs(args.groups, args.contexts, args.max_frame, args.sas, args.window).items():
+    for name, (top, params) in every.items():
         (out / f"{name}.sv").write_text(to_verilog(top, name))
         summary.append(f"module {name}  ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})")
         for n, d, w, shape in ports(top):

@@ -28,17 +28,59 @@ resolved, and the generated text holds no ``always_comb`` or ``always @*`` block
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pathlib
+
+import amaranth
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
 
-__all__ = ["to_verilog"]
+__all__ = ["to_verilog", "CACHE_ENV"]
+
+#: Environment variable naming a directory where :func:`to_verilog` keeps the text of each
+#: design it converted (the test suite sets it: one top is converted by several tests, and
+#: elaborating the proxy takes ~15 s of Python). The key covers everything the text can
+#: depend on: the source of every module of ``hw/`` and of the result codes, Amaranth's
+#: version, the module name, the component's class, its plain parameters and its signature.
+CACHE_ENV = "EESP_VERILOG_CACHE"
+_SOURCES = sorted(pathlib.Path(__file__).parent.glob("*.py")) + \
+    [pathlib.Path(__file__).parent.parent / "model" / "errors.py"]
 
 #: Yosys version Amaranth 0.5 itself requires for its Verilog back end.
 _YOSYS_MIN = (0, 40)
 
 
+def _cache_key(top, name: str) -> str:
+    h = hashlib.sha256()
+    for f in _SOURCES:
+        h.update(f.read_bytes())
+    plain = sorted((k, v) for k, v in vars(top).items()
+                   if isinstance(v, (bool, int, float, str, type(None))) and not k.startswith("_MustUse"))
+    h.update(repr((amaranth.__version__, name, type(top).__module__, type(top).__qualname__, plain,
+                   top.signature)).encode())
+    return h.hexdigest()
+
+
 def to_verilog(top, name: str) -> str:
-    """The (System)Verilog text of ``top``, a ``wiring.Component``, as module ``name``."""
+    """The (System)Verilog text of ``top``, a ``wiring.Component``, as module ``name``
+    (from the cache of :data:`CACHE_ENV` when it is set and holds it)."""
+    cache = os.environ.get(CACHE_ENV)
+    if not cache:
+        return _convert(top, name)
+    path = pathlib.Path(cache) / f"{name}-{_cache_key(top, name)}.sv"
+    if path.exists():
+        top._MustUse__used = True   # its text is known: not an elaboratable left unused
+        return path.read_text()
+    text = _convert(top, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)      # atomic: another worker may write the same design
+    return text
+
+
+def _convert(top, name: str) -> str:
     rtlil_text = rtlil.convert(top, name=name, emit_src=False)
     yosys = find_yosys(lambda version: version >= _YOSYS_MIN)
     script = [

@@ -44,3 +44,14 @@ def test_bad_parameters_are_refused() -> None:
         main(["verilog", "--max-frame", "70000"])
     with pytest.raises(SystemExit):
         main(["verilog", "--window", "32"])
+
+
+def test_synth_refuses_unknown_designs() -> None:
+    import pytest
+
+    from hw.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["synth", "no_such_design"])
+    with pytest.raises(SystemExit):
+        main(["synth", "aes256", "--pnr", "no_such_design"])
