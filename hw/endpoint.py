@@ -14,7 +14,10 @@ Ports (``amaranth.lib.stream``; AXI-Stream lane order: octet k of a beat in bits
   is 1; with ``drop_bad`` = 0 it leaves as its outer octets ``F[0..O)`` only, with
   ``user.error`` = its code on every beat (nothing after the outer octets, so no
   plaintext and no ICV of a refused frame ever leaves; spec section 10);
-* ``wr`` (sink) management writes of the key table (:mod:`hw.keytable`);
+* ``wr`` (sink) management writes of the key table (:mod:`hw.keytable`), ordered with
+  the frames: a write applies to exactly the frames whose first beat comes after it
+  (it waits until earlier frames are past their key lookup, and no frame starts while it
+  waits: spec 4.2; the same holds for the encap's ``ctxwr``);
 * ``drop_bad`` (in) configuration bit; ``stat_addr`` (in) / ``stat_data`` (out), the
   status counters (:mod:`hw.counters`), read combinationally.
 
@@ -99,7 +102,9 @@ class Decap(wiring.Component):
         # ---- ingress: store the frame, capture and check its header -----------------
         m.submodules.chk = chk = HeaderCheck(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, cap, fire_in, ended = _receive_ingress(m, self.s, depth, self._max_frame, descs)
+        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
+        open_, hold = _write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr])
+        frames, cap, fire_in, ended = _receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
         m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at)]
         desc_in = Signal(Desc)
         m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
@@ -107,10 +112,9 @@ class Decap(wiring.Component):
                      descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
-        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
         m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size)
         d = data.View(Desc, descs.r_data)
-        wiring.connect(m, wiring.flipped(self.wr), keys.wr)
+        _gated(m, self.wr, keys.wr, open_)
         m.d.comb += [
             keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
             keys.q.payload.k.eq(d.p.k), keys.q.payload.rkid.eq(d.p.rkid),
@@ -308,7 +312,7 @@ class Encap(wiring.Component):
     * ``s.user`` (:func:`encap_user`), read on a frame's first beat: ``offset`` O (where
       the header goes: ``outer`` = the first O octets), ``ctx`` the sender context,
       ``coffset`` and ``ioffset`` of this frame;
-    * ``ctxwr`` (sink, :func:`context_layout`, always ready, in effect the next cycle):
+    * ``ctxwr`` (sink, :func:`context_layout`, ordered with the frames as ``wr`` is):
       management writes of sender context ``index``: ``valid`` 1 installs trust group,
       ID kind and ID (a DeviceID in bits 31..0), Epoch, K, and the counter value its next
       frame takes; ``valid`` 0 clears it (its ID, Epoch and counter are kept for the
@@ -362,7 +366,10 @@ class Encap(wiring.Component):
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
-        frames, fire_in, cur_side, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
+        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
+        open_, hold = _write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.ctxwr])
+        frames, fire_in, cur_side, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs,
+                                                                hold)
         desc_in = Signal(EDesc)
         m.d.comb += [
             desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
@@ -377,10 +384,9 @@ class Encap(wiring.Component):
                      self.ctx_state.counter.eq(ctxs[self.ctx_addr].counter)]
 
         # ---- key lookup of the sender's group, then checks and the counter -------------------
-        m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
         m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size)
         d = data.View(EDesc, descs.r_data)
-        wiring.connect(m, wiring.flipped(self.wr), keys.wr)
+        _gated(m, self.wr, keys.wr, open_)
         m.d.comb += [
             keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
             keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group), keys.q.payload.k.eq(ctxs[d.ctx].k),
@@ -410,7 +416,7 @@ class Encap(wiring.Component):
         spend = kdf.i.valid & kdf.i.ready & (code == 0)
         with m.If(spend):
             m.d.sync += ctxs[ans.tag.ctx].counter.eq(c.counter + 1)
-        ctx_refused = _context_writes(m, self.ctxwr, ctxs, spend, ans.tag.ctx)
+        ctx_refused = _context_writes(m, self.ctxwr, ctxs, spend, ans.tag.ctx, open_)
 
         # ---- fork: GCM context, cut positions, header, verdict --------------------------------
         j = data.View(Job, kdf.o.payload.tag)
@@ -488,10 +494,11 @@ def _first_code(rules):
     return code
 
 
-def _context_writes(m, wr, ctxs, spend, spent):
+def _context_writes(m, wr, ctxs, spend, spent, open_):
     """Management writes of :class:`Encap`'s sender contexts ``ctxs`` from stream ``wr``
-    (always ready), with the refusals of its docstring; ``spend``: a frame takes context
-    ``spent``'s counter this cycle. Returns the refusal strobe."""
+    (taken when ``open_``, :func:`_write_barrier`), with the refusals of its docstring;
+    ``spend``: a frame takes context ``spent``'s counter this cycle. Returns the refusal
+    strobe."""
     w = wr.payload
     behind, dup = [], []
     for k, e in enumerate(ctxs):
@@ -500,8 +507,9 @@ def _context_writes(m, wr, ctxs, spend, spent):
         behind.append(same_id & Mux(spent_here, w.counter <= e.counter, w.counter < e.counter))
         dup.append(same_id & e.valid & (w.index != k))
     refused = Signal()
-    m.d.comb += [wr.ready.eq(1), refused.eq(wr.valid & w.valid & (Cat(*behind).any() | Cat(*dup).any()))]
-    with m.If(wr.valid & ~refused):     # a management write wins over a frame's increment
+    take = wr.valid & open_
+    m.d.comb += [wr.ready.eq(open_), refused.eq(take & w.valid & (Cat(*behind).any() | Cat(*dup).any()))]
+    with m.If(take & ~refused):     # a management write wins over a frame's increment
         with m.If(w.valid):
             m.d.sync += ctxs[w.index].eq(w)
         with m.Else():
@@ -543,13 +551,39 @@ def _trim(m, s, fire, max_frame: int):
     return ~drain, keep, p.last | ends, code
 
 
-def _receive_ingress(m, s, depth: int, max_frame: int, descs):
+def _write_barrier(m, s, done, ports):
+    """Orders the management writes on ``ports`` (sink streams of the top) with the frames
+    on ``s`` (spec 4.2): a write is taken only once every frame whose first beat was taken
+    before it is past its key lookup (``done``: a frame's lookup answer is consumed), and
+    while a write waits no frame starts. So a write applies to exactly the frames whose
+    first beat comes after it, as the model applies them. Returns (``open``, ``hold``):
+    writes may be taken this cycle; ``s`` must not take a frame's first beat."""
+    first = Signal(init=1)              # the next beat on s starts a frame
+    pending = Signal(8)                 # frames started and not yet past their lookup
+    fire = s.valid & s.ready
+    with m.If(fire):
+        m.d.sync += first.eq(s.payload.last)
+    m.d.sync += pending.eq(pending + (fire & first) - done)
+    waiting = Cat(*[p.valid for p in ports]).any()
+    open_ = Signal()
+    m.d.comb += open_.eq(pending == 0)
+    return open_, waiting & first
+
+
+def _gated(m, outer, inner, open_):
+    """Connect sink stream ``outer`` of the top to ``inner``, transfers only when ``open_``."""
+    m.d.comb += [inner.valid.eq(outer.valid & open_), outer.ready.eq(inner.ready & open_),
+                 inner.payload.eq(outer.payload)]
+
+
+def _receive_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
     """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) through
     :func:`_trim` into a frame store ``frames`` (a null last beat folded into the beat
     before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
     (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
-    two free places. Returns (frames, cap, fire_in, ended): ``ended``, the code
-    (TOO_LONG, BAD_FRAMING or 0) of the frame ``cap`` is done with."""
+    two free places, or while ``hold`` (:func:`_write_barrier`). Returns (frames, cap,
+    fire_in, ended): ``ended``, the code (TOO_LONG, BAD_FRAMING or 0) of the frame
+    ``cap`` is done with."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
     m.submodules.cap = cap = HeaderCapture(LEN)
     m.submodules.fold = fold = TailFold()
@@ -559,7 +593,7 @@ def _receive_ingress(m, s, depth: int, max_frame: int, descs):
     with m.If(fire_in & store & last):
         m.d.sync += ended.eq(code)
     m.d.comb += [
-        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
+        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1) & ~hold),
         fold.i.valid.eq(fire_in & store),
         fold.i.payload.eq(Cat(s.payload.data, keep, last)),
         frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
@@ -569,10 +603,10 @@ def _receive_ingress(m, s, depth: int, max_frame: int, descs):
     return frames, cap, fire_in, ended
 
 
-def _send_ingress(m, s, depth: int, max_frame: int, descs):
+def _send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
     """Ingress of a send top: the beats of ``s`` through :func:`_trim` into a frame store
     ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
-    stored beat. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
+    stored beat; ``s`` waits while ``hold``. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
     first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
     of a frame this beat ends."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
@@ -585,7 +619,7 @@ def _send_ingress(m, s, depth: int, max_frame: int, descs):
     n_now = Mux(first, 0, n) + keep_count(keep)
     m.d.comb += [
         side.eq(Mux(first, s.payload.user, held)),
-        s.ready.eq(frames.w_rdy & descs.w_rdy),
+        s.ready.eq(frames.w_rdy & descs.w_rdy & ~hold),
         frames.w_en.eq(fire_in & store),
         frames.w_data.eq(Cat(s.payload.data, keep, last)),
         descs.w_en.eq(fire_in & store & last),

@@ -476,18 +476,23 @@ class Senders:
 def encap_random_traffic(n: int):
     """``n`` random clear frames (10 % with offsets the sender refuses) in bursts of 25, a
     rotation before each burst but the first, every fourth burst a context two frames
-    from exhaustion: (bursts, frames in, results). Bursts are to be sent quiesced."""
+    from exhaustion, moved to a new epoch at counter 0 in the next burst (as spec 7 has
+    the sender do): (bursts, frames in, results). Bursts are to be sent quiesced."""
     world = World(random.Random(21))
     rng = random.Random(22)
     senders = Senders(world, rng)
     bursts = [(world.writes, senders.writes, [])]
     frames_in, results = [], []
+    renew = None
     while n > 0:
         k = min(25, n)
         writes = world.rotate() if len(bursts) > 1 else []
         ctx_writes = []
+        if renew is not None:      # the context exhausted a burst ago moves to a new epoch
+            ctx_writes.append(senders.start_counter_at(renew, 0))
+            renew = None
         if len(bursts) % 4 == 2:   # a context two frames from exhaustion: the third is refused
-            slot = rng.randrange(CONTEXTS)
+            slot = renew = rng.randrange(CONTEXTS)
             ctx_writes.append(senders.start_counter_at(slot, (1 << 48) - 2))
             made = [senders.frame(0.0, slot) for _ in range(3)]
         else:
