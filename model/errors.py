@@ -57,3 +57,7 @@ class EespError(Exception):
         self.code = Code(code)
         self.detail = detail
         super().__init__(f"{self.code.name}: {detail}" if detail else self.code.name)
+
+    def __reduce__(self):
+        # picklable (e.g. raised in a worker process): rebuilt from its code and detail
+        return type(self), (self.code, self.detail)

@@ -122,9 +122,12 @@ class Peers:
         out: list[tuple[bytes, int]] = []
         sent: list[tuple[bytes, int]] = []
         while len(out) < n:
-            sa = rng.choice(self.tx)
+            # SAs whose SN space is not used up (a long run exhausts the one started near 2^32)
+            live = [sa for sa in self.tx if sa.next_sn < sa.sn_limit]
+            sa = rng.choice(live)
             if damage and self.turn % len(DAMAGE) == DAMAGE.index("stale"):
-                sa = self.tx[3]     # non-ESN (with ESN an SN behind the window is read as ahead)
+                # non-ESN (with ESN an SN behind the window is read as ahead)
+                sa = self.tx[3] if self.tx[3] in live else self.tx[0]
             offset = rng.choice([0, 14, 20, 40, rng.randrange(48)])
             payload = rng.randbytes(rng.choice([0, 1, 2, 3, 16, 1500, rng.randrange(1501), rng.randrange(80)]))
             frame = rng.randbytes(offset) + payload

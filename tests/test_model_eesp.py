@@ -236,3 +236,12 @@ def test_proxy_egress_counter_exhaustion() -> None:
     with pytest.raises(EespError) as err:
         proxy.reencrypt(ep_a.seal(bytes(8) + bytes(8), 8, ctx), 8)
     assert err.value.code == Code.COUNTER_EXHAUSTED
+
+
+def test_refusals_survive_pickling() -> None:
+    # a refusal raised in a worker process (make regress generates traffic in a pool)
+    # comes back as the same code and detail
+    import pickle
+
+    e = pickle.loads(pickle.dumps(EespError(Code.UNKNOWN_KEY, "tag 3")))
+    assert (e.code, e.detail, str(e)) == (Code.UNKNOWN_KEY, "tag 3", "UNKNOWN_KEY: tag 3")
