@@ -21,6 +21,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 from .verilog import to_verilog
@@ -42,17 +43,19 @@ XILINX_CELLS = [
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    """The command ``name``: on PATH, or beside this Python (the project's venv)."""
+    path = shutil.which(name) or shutil.which(name, path=str(pathlib.Path(sys.executable).parent))
     if path is None:
         raise RuntimeError(f"{name} not found: pip install -e '.[synth]' (or run `make synth`)")
     return path
 
 
 def _cells(log: str) -> dict[str, int]:
-    """Cell counts of the last ``stat`` report in a yosys log."""
-    part = log[log.rindex("Number of cells:"):]
-    cells = {}
-    for name, count in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", part, re.M):
+    """Cell counts of the last ``stat`` report in a yosys log (``   <count>   <cell>``
+    lines, as yosys 0.5x-0.7x print them)."""
+    part = log[log.rindex("Printing statistics."):]
+    cells: dict[str, int] = {}
+    for count, name in re.findall(r"^\s+(\d+)\s+([A-Z]\w*)\s*$", part, re.M):
         cells[name] = cells.get(name, 0) + int(count)
     return cells
 
