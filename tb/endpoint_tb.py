@@ -28,7 +28,7 @@ from model.errors import Code, EespError
 from model.keytable import KeyType
 from tb.keys import Shadow
 from tb.sim import CLOCK_NS, resolved
-from tb.stream import Source, pack, start_bench, unpack
+from tb.stream import Source, frames_of, pack, start_bench, unpack
 
 TOP = os.environ.get("ENDPOINT_TOP", "decap")
 N = int(os.environ.get("ENDPOINT_N", "100"))
@@ -147,19 +147,9 @@ class Bench:
 
     def outputs(self) -> list[tuple[bytes, int, int]]:
         """The frames seen on ``m``: (octets, error, cycle of the last beat)."""
-        frames, cur, err = [], b"", None
-        for value, t in zip(self.sink.items, self.sink.times):
-            b = unpack(self.out_layout, value)
-            k = bin(b["keep"]).count("1")
-            assert b["keep"] == (1 << k) - 1, "keep not contiguous"
-            assert err is None or b["user"] == err, "error code changed inside a frame"
-            cur += b["data"].to_bytes(16, "little")[:k]
-            err = b["user"]
-            assert b["data"] >> (8 * k) == 0, "lanes beyond keep are not zero"
-            if b["last"]:
-                frames.append((cur, err, t))
-                cur, err = b"", None
-        return frames
+        frames, faults = frames_of(self.sink.items, self.out_layout)
+        assert not faults, faults[0]
+        return [(octets, user, self.sink.times[last]) for octets, user, last in frames]
 
     #: cycles without an output beat, all input sent and frames still expected, after which
     #: a wait gives up (the count check then fails): a frame that never leaves is found in

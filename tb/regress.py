@@ -41,11 +41,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from tb.sim import ROOT
-from tb.stream import unpack
+from tb.stream import frames_of
 
 __all__ = ["TOPS", "main"]
 
@@ -163,23 +162,22 @@ TOPS = ("decap", "encap", "proxy", "espdecap", "espencap")
 
 # ---- the C++ harness ------------------------------------------------------------------------
 
-def _ports(top: wiring.Component):
-    """(management stream names, plain inputs, plain outputs, {name: width}) of ``top``."""
-    streams, ins, outs, widths = [], [], [], {}
+def _ports(top: wiring.Component) -> tuple[list[str], list[str]]:
+    """(management stream names, plain input names) of ``top``; ``s`` and ``m`` are the
+    frame ports."""
+    streams, ins = [], []
     for name, member in top.signature.members.items():
         if member.is_port:
-            widths[name] = Shape.cast(member.shape).width
-            (ins if member.flow == wiring.In else outs).append(name)
+            if member.flow == wiring.In:
+                ins.append(name)
         elif name not in ("s", "m"):
             streams.append(name)
-            widths[name] = Shape.cast(member.signature.members["payload"].shape).width
-    for name in ("s", "m"):
-        widths[name] = Shape.cast(top.signature.members[name].signature.members["payload"].shape).width
-    return streams, ins, outs, widths
+    return streams, ins
 
 
-def _cxx(name: str, top: wiring.Component, last_bit: int) -> str:
-    streams, ins, _, _ = _ports(top)
+def _cxx(name: str, top: wiring.Component) -> str:
+    streams, ins = _ports(top)
+    last_bit = top.signature.members["m"].signature.members["payload"].shape["last"].offset
     v = lambda port, sig: f"top->{port}___05F{sig}"   # Verilator's name of port__sig
     drive = "\n".join(f"        {v(p, 'valid')} = c.kind == 'W' && c.port == {k};\n"
                       f"        if (c.kind == 'W' && c.port == {k}) put({v(p, 'payload')}, c.v);"
@@ -293,12 +291,11 @@ def build(name: str, top: wiring.Component, log) -> "os.PathLike":
     """The harness binary of ``top`` named ``name`` (built once; rebuilt when its Verilog
     or the harness changed)."""
     from hw.verilog import to_verilog
-    from tb.endpoint_tb import OUT
 
     d = ROOT / "sim_build" / name / "regress"
     d.mkdir(parents=True, exist_ok=True)
     src = to_verilog(top, name)
-    cxx = _cxx(name, top, OUT["last"].offset)
+    cxx = _cxx(name, top)
     stamp = d / "built.txt"
     key = hashlib.sha256(repr((src, cxx, VERILATOR, MAKE_OPT)).encode()).hexdigest()
     binary = d / "obj" / f"V{name}"
@@ -315,33 +312,13 @@ def build(name: str, top: wiring.Component, log) -> "os.PathLike":
     return binary
 
 
-def _frames(lines, layout) -> tuple[list[tuple[bytes, int]], list[str]]:
-    """The frames of the ``m`` beats in ``lines``, and what breaks the stream contract."""
-    frames, cur, user, faults = [], b"", None, []
-    for line in lines:
-        b = unpack(layout, int(line, 16))
-        k = bin(b["keep"]).count("1")
-        if b["keep"] != (1 << k) - 1:
-            faults.append(f"frame {len(frames)}: keep not contiguous")
-        if user is not None and b["user"] != user:
-            faults.append(f"frame {len(frames)}: user changed inside the frame")
-        if b["data"] >> (8 * k):
-            faults.append(f"frame {len(frames)}: lanes beyond keep not zero")
-        cur += b["data"].to_bytes(16, "little")[:k]
-        user = b["user"]
-        if b["last"]:
-            frames.append((cur, user))
-            cur, user = b"", None
-    return frames, faults
-
-
 def run_top(name: str, frames: int, idle: float = 0.2, stall: float = 0.2) -> dict:
     """Generate, build, simulate and check one top; a summary dict."""
     log = sys.stdout
     t0 = time.time()
     make, scenario_of = _tops()[name]
     top = make()
-    streams, *_ = _ports(top)
+    streams, _ = _ports(top)
     binary = build(name, top, log)
     t1 = time.time()
     sc = scenario_of(frames, streams)
@@ -360,7 +337,8 @@ def run_top(name: str, frames: int, idle: float = 0.2, stall: float = 0.2) -> di
     beats = [l[2:] for l in lines if l.startswith("m ")]
     stats = {int(a, 16): int(v, 16) for _, a, v in (l.split() for l in lines if l.startswith("s "))}
     cycles, stalled = (int(x) for x in next(l for l in lines if l.startswith("cycles")).split()[1::2])
-    got, faults = _frames(beats, sc.out_layout)
+    out, faults = frames_of([int(b, 16) for b in beats], sc.out_layout)
+    got = [(octets, user) for octets, user, _ in out]
     bad = [n for n, (g, w) in enumerate(zip(got, sc.want)) if g != w]
     bad += list(range(min(len(got), len(sc.want)), max(len(got), len(sc.want))))
     wrong_counters = {a: (stats.get(a), v) for a, v in sc.counters.items() if stats.get(a) != v}

@@ -22,7 +22,7 @@ from cocotb.utils import get_sim_steps, get_sim_time
 
 from tb.sim import CLOCK_NS, resolved, start_clock_and_reset
 
-__all__ = ["pack", "unpack", "Source", "Sink", "Cycles", "start_bench"]
+__all__ = ["pack", "unpack", "frames_of", "Source", "Sink", "Cycles", "start_bench"]
 
 
 def pack(layout: data.Layout, **fields: int) -> int:
@@ -43,12 +43,34 @@ def unpack(layout: data.Layout, value: int) -> dict[str, int]:
     return {name: (value >> f.offset) & ((1 << f.width) - 1) for name, f in layout}
 
 
+def frames_of(values, layout: data.Layout) -> tuple[list[tuple[bytes, int, int]], list[str]]:
+    """Packed beats of ``layout`` (``data`` / ``keep`` / ``last`` / ``user``, as taken on a
+    frame port) split into frames: ``(octets, user, index of the last beat)`` each, and the
+    breaches of the stream contract seen (keep not contiguous, ``user`` changed inside a
+    frame, lanes beyond keep not zero)."""
+    frames, faults, cur, user = [], [], b"", None
+    for n, value in enumerate(values):
+        b = unpack(layout, value)
+        k = bin(b["keep"]).count("1")
+        if b["keep"] != (1 << k) - 1:
+            faults.append(f"frame {len(frames)}: keep not contiguous")
+        if user is not None and b["user"] != user:
+            faults.append(f"frame {len(frames)}: error code changed inside a frame")
+        if b["data"] >> (8 * k):
+            faults.append(f"frame {len(frames)}: lanes beyond keep are not zero")
+        cur += b["data"].to_bytes(16, "little")[:k]
+        user = b["user"]
+        if b["last"]:
+            frames.append((cur, user, n))
+            cur, user = b"", None
+    return frames, faults
+
+
 class Cycles:
     """The number of clock periods since the clock started (for throughput figures),
     read off the simulation time: no coroutine wakes up each cycle to count them."""
 
-    def __init__(self, clk, period_ns: int = CLOCK_NS) -> None:
-        self.clk = clk
+    def __init__(self, period_ns: int = CLOCK_NS) -> None:
         self.period = get_sim_steps(period_ns, "ns")    # integers: no float rounding
         self.start = get_sim_time("step")
 
@@ -145,7 +167,7 @@ async def start_bench(dut, idle: float, stall: float, seed: int, i: str = "i", o
     """
     import cocotb
 
-    cycles = Cycles(dut.clk)
+    cycles = Cycles()
     src = Source(dut, i, dut.clk, idle=idle, rng=random.Random(seed), cycles=cycles)
     sink = Sink(dut, o, dut.clk, stall=stall, rng=random.Random(seed + 1), cycles=cycles)
     await start_clock_and_reset(dut)
