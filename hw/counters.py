@@ -29,7 +29,7 @@ from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
 from .realign import keep_count
 
@@ -96,7 +96,7 @@ class Stats(wiring.Component):
 
 def wire_stats(m, top, fire_in, egress, key_refused=0, ctx_refused=0) -> Stats:
     """A :class:`Stats` in ``m`` counting ``top.s`` (``fire_in``: a beat is taken) and the
-    frames ``egress`` (:class:`hw.endpoint.Egress`) finishes, read on ``top.stat_addr``."""
+    frames ``egress`` (:class:`hw.datapath.Egress`) finishes, read on ``top.stat_addr``."""
     m.submodules.stats = stats = Stats()
     s = top.s.payload
     m.d.comb += [

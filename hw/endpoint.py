@@ -41,36 +41,23 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
-from .counters import STAT, wire_stats
+from .counters import wire_stats
+from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, beats_to_gcm, first_code,
+                       frames_to_segmenter, gated, receive_ingress, refused_cut, send_ingress, unpack_gcm,
+                       write_barrier)
 from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
-from .parser import HeaderCapture, HeaderCheck, Parsed
-from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
+from .parser import HeaderCheck, Parsed
+from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, beat, keep_count
 
-__all__ = ["Decap", "Encap", "Egress", "STAT", "InUser", "OutUser", "MetaUser", "encap_user",
-           "context_layout", "ContextState", "MAX_FRAME", "refused_cut"]
+__all__ = ["Decap", "Encap", "MetaUser", "encap_user", "context_layout", "ContextState"]
 
-LEN = 16
-#: Default longest frame, in octets, of both tops (parameter ``max_frame``).
-MAX_FRAME = 2048
-InUser = data.StructLayout({"offset": LEN})
-OutUser = data.StructLayout({"error": 5})
 #: A frame's ingress facts beside its code: O, the trust group its keys came from, and
 #: the header's COffset and IOffset (``user`` of ``Decap(meta=True)``, for the proxy).
 MetaUser = data.StructLayout({"error": 5, "offset": LEN, "group": 8, "coffset": 8, "ioffset": 8})
-ICV = 16
-
-
-#: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, the
-#: octets a good frame keeps (``n``, all ones: all), and (decap) its trust group and
-#: header offsets, for :data:`MetaUser`, (ESP) its Next Header.
-Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset": 8, "ioffset": 8,
-                             "next_header": 8})
-ALL = (1 << LEN) - 1
-
 #: What travels with a frame from its header to its output.
 Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5, "group": 8})
 
@@ -103,8 +90,8 @@ class Decap(wiring.Component):
         m.submodules.chk = chk = HeaderCheck(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
-        open_, hold = _write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr])
-        frames, cap, fire_in, ended = _receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
+        open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr])
+        frames, cap, fire_in, ended = receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
         m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at)]
         desc_in = Signal(Desc)
         m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
@@ -114,7 +101,7 @@ class Decap(wiring.Component):
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
         m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size)
         d = data.View(Desc, descs.r_data)
-        _gated(m, self.wr, keys.wr, open_)
+        gated(m, self.wr, keys.wr, open_)
         m.d.comb += [
             keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
             keys.q.payload.k.eq(d.p.k), keys.q.payload.rkid.eq(d.p.rkid),
@@ -171,11 +158,11 @@ class Decap(wiring.Component):
         # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
         m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        _frames_to_segmenter(m, frames, regions, segq)
-        _beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
+        frames_to_segmenter(m, frames, regions, segq)
+        beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
         # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
-        opack = _unpack_gcm(m, gcm, osegq, 3, dropped=(1,))     # region 1: the header
+        opack = unpack_gcm(m, gcm, osegq, 3, dropped=(1,))     # region 1: the header
         m.submodules.out = out = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
         m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=1, depth=8)
         m.d.comb += [
@@ -200,66 +187,6 @@ class Decap(wiring.Component):
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
-        return m
-
-
-class Egress(wiring.Component):
-    """Releases frames by their verdicts: a good frame, its first ``n`` octets (the rest
-    is taken and discarded), with ``user.error`` = 0; a refused one dropped
-    (``drop_bad``) or cut to its first O octets with ``user.error`` = its code. ``i``:
-    beats (data, keep, last); ``v``: one verdict a frame, held until the frame's last beat
-    is taken. ``done``: a frame was finished this cycle, ``code`` its code;
-    ``octets_out``: octets of good frames leaving this cycle. ``user``: the layout of
-    ``m.user``, ``error`` and any of ``offset`` (the verdict's O), ``group``, ``coffset``,
-    ``ioffset``, ``next_header`` (the verdict's)."""
-
-    def __init__(self, user=OutUser):
-        self._user = user
-        super().__init__({
-            "i": In(stream.Signature(FrameBeat)),
-            "v": In(stream.Signature(Verdict)),
-            "m": Out(stream.Signature(beat(user))),
-            "drop_bad": In(1),
-            "done": Out(1), "code": Out(5), "octets_out": Out(5),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        ib, v = self.i.payload, self.v.payload
-        code = v.code
-        both = self.i.valid & self.v.valid
-        pos = Signal(LEN)               # octets of the frame before this beat
-        cut = Signal()                  # the octets to send are out: drain the rest
-        cnt = keep_count(ib.keep)
-        limit = Mux(code == 0, v.n, v.o)    # octets of the frame to send
-        room = limit - pos
-        end_here = ib.last | (~cut & (pos + cnt >= limit))
-        keep = Signal(16)
-        m.d.comb += keep.eq(ib.keep & Cat(*[(room > k) for k in range(16)]))
-        send = ~cut & ((code == 0) | ~self.drop_bad)
-        mp = self.m.payload
-        m.d.comb += [
-            mp.data.eq(keep_lanes(ib.data, keep)),
-            mp.keep.eq(keep),
-            mp.last.eq(end_here),
-            mp.user.error.eq(code),
-            self.m.valid.eq(both & send),
-        ]
-        for name, _ in self._user:
-            if name != "error":
-                m.d.comb += mp.user[name].eq(v["o" if name == "offset" else name])
-        take = both & (~send | self.m.ready)       # this beat leaves or is dropped now
-        m.d.comb += [
-            self.i.ready.eq(take), self.v.ready.eq(take & ib.last),
-            self.done.eq(take & ib.last), self.code.eq(code),
-            self.octets_out.eq(Mux(take & send & (code == 0), keep_count(keep), 0)),
-        ]
-        with m.If(take):
-            m.d.sync += pos.eq(pos + cnt)
-            with m.If(ib.last):
-                m.d.sync += [pos.eq(0), cut.eq(0)]
-            with m.Elif(end_here):
-                m.d.sync += cut.eq(1)
         return m
 
 
@@ -367,8 +294,8 @@ class Encap(wiring.Component):
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
-        open_, hold = _write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.ctxwr])
-        frames, fire_in, cur_side, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs,
+        open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.ctxwr])
+        frames, fire_in, cur_side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs,
                                                                 hold)
         desc_in = Signal(EDesc)
         m.d.comb += [
@@ -386,7 +313,7 @@ class Encap(wiring.Component):
         # ---- key lookup of the sender's group, then checks and the counter -------------------
         m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size)
         d = data.View(EDesc, descs.r_data)
-        _gated(m, self.wr, keys.wr, open_)
+        gated(m, self.wr, keys.wr, open_)
         m.d.comb += [
             keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
             keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group), keys.q.payload.k.eq(ctxs[d.ctx].k),
@@ -396,7 +323,7 @@ class Encap(wiring.Component):
         job = Signal(Job)
         c = ctxs[ans.tag.ctx]
         t = ans.tag
-        code = _first_code([
+        code = first_code([
             (t.error != 0, t.error),
             (~c.valid, Code.NO_CONTEXT),
             (t.o > t.n, Code.TRUNCATED),
@@ -454,7 +381,7 @@ class Encap(wiring.Component):
         m.submodules.ins = ins = Inserter(2, user_shape=1, cls_bits=2, max_len=64)
         m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        _frames_to_segmenter(m, frames, seg, segq)
+        frames_to_segmenter(m, frames, seg, segq)
         wiring.connect(m, seg.o, ins.i)
         m.d.comb += [ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data)]
         kinds = Array([k.value for k in (Kind.PASS, Kind.AAD, Kind.AAD, Kind.TEXT)])
@@ -463,7 +390,7 @@ class Encap(wiring.Component):
             pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
             pack.i.payload.last.eq(ins.o.payload.last), pack.i.payload.cls.eq(kinds[ins.o.payload.cls]),
         ]
-        _beats_to_gcm(m, pack.o, gcm, ctxq, None, decrypt=0)
+        beats_to_gcm(m, pack.o, gcm, ctxq, None, decrypt=0)
 
         # ---- repack everything the GCM returns (tag included) into one frame ------------------
         m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
@@ -486,17 +413,9 @@ class Encap(wiring.Component):
         return m
 
 
-def _first_code(rules):
-    """The code of the first (condition, code) pair whose condition holds, else 0."""
-    code = Const(0, 5)
-    for cond, value in reversed(rules):
-        code = Mux(cond, value, code)
-    return code
-
-
 def _context_writes(m, wr, ctxs, spend, spent, open_):
     """Management writes of :class:`Encap`'s sender contexts ``ctxs`` from stream ``wr``
-    (taken when ``open_``, :func:`_write_barrier`), with the refusals of its docstring;
+    (taken when ``open_``, :func:`write_barrier`), with the refusals of its docstring;
     ``spend``: a frame takes context ``spent``'s counter this cycle. Returns the refusal
     strobe."""
     w = wr.payload
@@ -516,168 +435,3 @@ def _context_writes(m, wr, ctxs, spend, spent, open_):
             m.d.sync += ctxs[w.index].valid.eq(0)
     return refused
 
-
-def _trim(m, s, fire, max_frame: int):
-    """Ingress guard of a top's frame port ``s`` (``fire``: a beat is taken), which ends
-    a frame early at the first beat that breaks the stream contract or takes it past
-    ``max_frame`` octets, so that what follows it is always well formed. Returns
-    (``store``, ``keep``, ``last``, ``code``): whether the beat goes to the frame store,
-    the ``keep`` and ``last`` it goes there with, and the code of a frame this beat ends
-    early (0 if it does not).
-
-    * A beat whose ``keep`` is not contiguous from lane 0, or a beat that is not its
-      frame's last and not full (a null one included), is BAD_FRAMING: it is stored as a
-      null last beat (none of its octets), the frame ends there.
-    * The beat that takes the frame past ``max_frame`` octets is TOO_LONG: it is stored
-      with ``last`` = 1 and ends the frame.
-
-    Either way the frame's later beats, up to its ``last``, are taken and not stored;
-    the next frame starts after that ``last``."""
-    seen = Signal(LEN)          # octets of the frame before this beat (not counted once ended)
-    drain = Signal()            # the frame was ended early: discard up to its last beat
-    p = s.payload
-    bad = (p.keep & (p.keep + 1)).any() | (~p.last & ~p.keep.all())
-    keep = Mux(bad, 0, p.keep)
-    long = ~bad & (seen + keep_count(p.keep) > max_frame)
-    ends = ~drain & (bad | long)
-    with m.If(fire):
-        with m.If(p.last):
-            m.d.sync += [seen.eq(0), drain.eq(0)]
-        with m.Elif(ends):
-            m.d.sync += drain.eq(1)
-        with m.Elif(~drain):
-            m.d.sync += seen.eq(seen + keep_count(p.keep))
-    code = Mux(ends, Mux(bad, Code.BAD_FRAMING.value, Code.TOO_LONG.value), 0)
-    return ~drain, keep, p.last | ends, code
-
-
-def _write_barrier(m, s, done, ports):
-    """Orders the management writes on ``ports`` (sink streams of the top) with the frames
-    on ``s`` (spec 4.2): a write is taken only once every frame whose first beat was taken
-    before it is past its key lookup (``done``: a frame's lookup answer is consumed), and
-    while a write waits no frame starts. So a write applies to exactly the frames whose
-    first beat comes after it, as the model applies them. Returns (``open``, ``hold``):
-    writes may be taken this cycle; ``s`` must not take a frame's first beat."""
-    first = Signal(init=1)              # the next beat on s starts a frame
-    pending = Signal(8)                 # frames started and not yet past their lookup
-    fire = s.valid & s.ready
-    with m.If(fire):
-        m.d.sync += first.eq(s.payload.last)
-    m.d.sync += pending.eq(pending + (fire & first) - done)
-    waiting = Cat(*[p.valid for p in ports]).any()
-    open_ = Signal()
-    m.d.comb += open_.eq(pending == 0)
-    return open_, waiting & first
-
-
-def _gated(m, outer, inner, open_):
-    """Connect sink stream ``outer`` of the top to ``inner``, transfers only when ``open_``."""
-    m.d.comb += [inner.valid.eq(outer.valid & open_), outer.ready.eq(inner.ready & open_),
-                 inner.payload.eq(outer.payload)]
-
-
-def _receive_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
-    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) through
-    :func:`_trim` into a frame store ``frames`` (a null last beat folded into the beat
-    before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
-    (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
-    two free places, or while ``hold`` (:func:`_write_barrier`). Returns (frames, cap,
-    fire_in, ended): ``ended``, the code (TOO_LONG, BAD_FRAMING or 0) of the frame
-    ``cap`` is done with."""
-    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
-    m.submodules.cap = cap = HeaderCapture(LEN)
-    m.submodules.fold = fold = TailFold()
-    fire_in = s.valid & s.ready
-    store, keep, last, code = _trim(m, s, fire_in, max_frame)
-    ended = Signal(5)
-    with m.If(fire_in & store & last):
-        m.d.sync += ended.eq(code)
-    m.d.comb += [
-        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1) & ~hold),
-        fold.i.valid.eq(fire_in & store),
-        fold.i.payload.eq(Cat(s.payload.data, keep, last)),
-        frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
-        cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(keep),
-        cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
-    ]
-    return frames, cap, fire_in, ended
-
-
-def _send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
-    """Ingress of a send top: the beats of ``s`` through :func:`_trim` into a frame store
-    ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
-    stored beat; ``s`` waits while ``hold``. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
-    first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
-    of a frame this beat ends."""
-    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
-    fire_in = s.valid & s.ready
-    store, keep, last, code = _trim(m, s, fire_in, max_frame)
-    first = Signal(init=1)
-    n = Signal(LEN)
-    held = Signal.like(s.payload.user)
-    side = Signal.like(s.payload.user)
-    n_now = Mux(first, 0, n) + keep_count(keep)
-    m.d.comb += [
-        side.eq(Mux(first, s.payload.user, held)),
-        s.ready.eq(frames.w_rdy & descs.w_rdy & ~hold),
-        frames.w_en.eq(fire_in & store),
-        frames.w_data.eq(Cat(s.payload.data, keep, last)),
-        descs.w_en.eq(fire_in & store & last),
-    ]
-    with m.If(fire_in):
-        m.d.sync += [first.eq(s.payload.last), n.eq(n_now), held.eq(side)]
-    return frames, fire_in, side, n_now, code
-
-
-def refused_cut(o, n):
-    """Where a refused frame of ``n`` octets with header offset ``o`` is cut: ``min(o, n)``
-    (spec section 10), so nothing past the frame's own octets (e.g. an encrypt engine's
-    tag beat) can leave with it."""
-    return Mux(o > n, n, o)
-
-
-def _unpack_gcm(m, gcm, boundsq, regions: int, dropped):
-    """What ``gcm`` returns, cut into ``regions`` at the per-frame positions read from
-    ``boundsq`` (a FIFO of Segmenter descriptors), the regions in ``dropped`` left out,
-    packed into beats with ``user`` = the GCM's ``tag_ok``. Returns the Packer."""
-    m.submodules.oseg = oseg = Segmenter(regions, user_shape=1, len_bits=LEN)
-    m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
-    go, pc = gcm.o.payload, oseg.o.payload
-    drop = Const(0, 1)
-    for r in dropped:
-        drop = drop | (pc.cls == r)
-    m.d.comb += [
-        oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
-        oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
-        oseg.i.payload.user.eq(go.user.tag_ok),
-        oseg.d.valid.eq(boundsq.r_rdy), boundsq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(boundsq.r_data),
-        opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
-        opack.i.payload.data.eq(pc.data), opack.i.payload.count.eq(Mux(drop, 0, pc.count)),
-        opack.i.payload.last.eq(pc.last), opack.i.payload.user.eq(pc.user),
-    ]
-    return opack
-
-
-def _frames_to_segmenter(m, frames, seg, segq):
-    """Stored beats and their cut positions into a Segmenter or a RegionPacker."""
-    fr = data.View(FrameBeat, frames.r_data)
-    m.d.comb += [
-        seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
-        seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),
-        seg.d.valid.eq(segq.r_rdy), segq.r_en.eq(seg.d.ready), seg.d.payload.eq(segq.r_data),
-    ]
-
-
-def _beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
-    """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
-    None) into the GCM; its context from ``ctxq`` (key above a 96-bit nonce)."""
-    b = beats.payload
-    kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
-    m.d.comb += [
-        gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
-        gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
-        gcm.ctx.payload.decrypt.eq(decrypt),
-        gcm.i.valid.eq(beats.valid), beats.ready.eq(gcm.i.ready),
-        gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),
-        gcm.i.payload.user.kind.eq(kind),
-    ]

@@ -4,7 +4,7 @@ padding and its check. :class:`EspDecap` receives, :class:`EspEncap` sends.
 
 :class:`EspDecap` opens ``outer (O octets) || SPI || SN || IV || C || ICV`` into
 ``outer || payload`` with the Next Header beside it. Ports (``amaranth.lib.stream``,
-AXI-Stream lane order as :mod:`hw.endpoint`; every input beat but a frame's last full):
+AXI-Stream lane order as :mod:`hw.datapath`; every input beat but a frame's last full):
 
 * ``s`` (sink) frame beats, ``user.offset`` = O, read on a frame's first beat;
 * ``m`` (source) the opened frames, ``user`` = :data:`EspUser`: ``error`` 0 and
@@ -45,11 +45,11 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
 from .counters import STAT, wire_stats
-from .endpoint import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, _beats_to_gcm,
-                       _frames_to_segmenter, _receive_ingress, _send_ingress, _unpack_gcm, refused_cut)
+from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, beats_to_gcm,
+                       frames_to_segmenter, receive_ingress, refused_cut, send_ingress, unpack_gcm)
 from .gcm import Gcm, Kind
 from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
 
@@ -171,7 +171,7 @@ class EspDecap(wiring.Component):
 
         # ---- ingress: store the frame, capture SPI, SN and IV --------------------------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, cap, fire_in, ended = _receive_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cap.at), desc_in.n.eq(cap.length), desc_in.hdr.eq(cap.hdr[:8 * HDR]),
@@ -228,7 +228,7 @@ class EspDecap(wiring.Component):
         m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
         m.submodules.prep = prep = Prepender(cls_bits=2)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        _frames_to_segmenter(m, frames, regions, rpq)
+        frames_to_segmenter(m, frames, regions, rpq)
         kinds = Array([k.value for k in (Kind.PASS, Kind.PASS, Kind.TEXT, Kind.TAG)])
         ab = data.View(FrameBeat, aadq.r_data)
         m.d.comb += [
@@ -238,10 +238,10 @@ class EspDecap(wiring.Component):
             prep.h.valid.eq(aadq.r_rdy), aadq.r_en.eq(prep.h.ready),
             prep.h.payload.data.eq(ab.data), prep.h.payload.keep.eq(ab.keep), prep.h.payload.cls.eq(Kind.AAD.value),
         ]
-        _beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=1)
+        beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=1)
 
         # ---- keep outer || plaintext, check the trailer, hold until the verdict -----------
-        opack = _unpack_gcm(m, gcm, osegq, 4, dropped=(0, 2))   # the AAD beat; SPI, SN, IV
+        opack = unpack_gcm(m, gcm, osegq, 4, dropped=(0, 2))   # the AAD beat; SPI, SN, IV
         m.submodules.trailer = trailer = Trailer()
         m.submodules.out = out = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=self._depth)
         Tail = data.StructLayout({"tag_ok": 1, "pad_len": 8, "next_header": 8, "pad_ok": 1})
@@ -397,7 +397,7 @@ class EspEncap(wiring.Component):
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ---------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, fire_in, cur, n_now, ended = _send_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, fire_in, cur, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cur.offset), desc_in.n.eq(n_now), desc_in.sa.eq(cur.sa), desc_in.nh.eq(cur.next_header),
@@ -453,7 +453,7 @@ class EspEncap(wiring.Component):
         m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
         m.submodules.prep = prep = Prepender(cls_bits=2)
         m.submodules.gcm = gcm = Gcm(side_width=1)
-        _frames_to_segmenter(m, frames, seg, segq)
+        frames_to_segmenter(m, frames, seg, segq)
         wiring.connect(m, seg.o, hdr.i)
         wiring.connect(m, hdr.o, trl.i)
         kinds = Array([k.value for k in (Kind.PASS, Kind.PASS, Kind.TEXT, Kind.TEXT)])
@@ -470,10 +470,10 @@ class EspEncap(wiring.Component):
             prep.h.valid.eq(aadq.r_rdy), aadq.r_en.eq(prep.h.ready),
             prep.h.payload.data.eq(ab.data), prep.h.payload.keep.eq(ab.keep), prep.h.payload.cls.eq(Kind.AAD.value),
         ]
-        _beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=0)
+        beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=0)
 
         # ---- drop the AAD beat from what the GCM returns (tag included), repack ------------
-        opack = _unpack_gcm(m, gcm, osegq, 2, dropped=(0,))
+        opack = unpack_gcm(m, gcm, osegq, 2, dropped=(0,))
         m.submodules.egress = egress = Egress()
         m.d.comb += [
             egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),

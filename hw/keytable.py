@@ -57,7 +57,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
 __all__ = ["KeyTable", "Op", "write_layout", "query_layout", "answer_layout"]
 

@@ -17,7 +17,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
 __all__ = ["MAX_HEADER", "Parsed", "HeaderCapture", "HeaderCheck"]
 
@@ -29,7 +29,7 @@ VERSION, OPTION_TYPE, ICV = 1, 1, 16
 #: Fields of a header, as the datapath uses them; all multi-octet values are big-endian
 #: integers (``int.from_bytes``), and a field a header lacks is 0.
 Parsed = data.StructLayout({
-    "code": 5,          # model.errors.Code of the first rule broken, 0 = valid (rules 1-10)
+    "code": 5,          # common.codes.Code of the first rule broken, 0 = valid (rules 1-10)
     "kind": 1,          # V: 0 DeviceID, 1 ConnectionID
     "ident": 64,        # ID8 as an integer: a DeviceID in bits 31..0, zero above
     "k": 1,             # a Master Key Option is present

@@ -18,7 +18,7 @@ after its ingress ICV verified: a frame that fails at ingress never reaches the 
 as data. This is the chained form of spec section 8, not the fused one (which would
 re-key the ciphertext inside one GCM engine and need no second frame store).
 
-Ports (``amaranth.lib.stream``, AXI-Stream lane order as :mod:`hw.endpoint`):
+Ports (``amaranth.lib.stream``, AXI-Stream lane order as :mod:`hw.datapath`):
 
 * ``s`` (sink) A frames, ``user.offset`` = O on the first beat;
 * ``m`` (source) B frames ``F[0..O) || header_B || clear words || C_B || ICV_B`` with
@@ -46,9 +46,10 @@ from amaranth.hdl import Array, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.errors import Code
+from common.codes import Code
 
-from .endpoint import MAX_FRAME, ContextState, Decap, Encap, InUser, OutUser, context_layout
+from .datapath import MAX_FRAME, InUser, OutUser
+from .endpoint import ContextState, Decap, Encap, context_layout
 from .keytable import write_layout
 from .realign import beat
 

@@ -44,8 +44,8 @@ __all__ = ["to_verilog", "CACHE_ENV"]
 #: depend on: the source of every module of ``hw/`` and of the result codes, Amaranth's
 #: version, the module name, the component's class, its plain parameters and its signature.
 CACHE_ENV = "EESP_VERILOG_CACHE"
-_SOURCES = sorted(pathlib.Path(__file__).parent.glob("*.py")) + \
-    [pathlib.Path(__file__).parent.parent / "model" / "errors.py"]
+_SOURCES = sorted(pathlib.Path(__file__).parent.rglob("*.py")) + \
+    sorted((pathlib.Path(__file__).parent.parent / "common").rglob("*.py"))
 
 #: Yosys version Amaranth 0.5 itself requires for its Verilog back end.
 _YOSYS_MIN = (0, 40)

@@ -20,7 +20,9 @@ import random
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
-from hw.endpoint import MAX_FRAME, STAT, InUser, OutUser, context_layout, encap_user
+from hw.counters import STAT
+from hw.datapath import MAX_FRAME, InUser, OutUser
+from hw.endpoint import context_layout, encap_user
 from hw.keytable import Op, write_layout
 from hw.realign import beat
 from model.endpoint import Endpoint, SenderContext
@@ -228,7 +230,7 @@ def decap_frame(world: World, damage: float, rng: random.Random):
     return frame_beats(frame, offset, rng), out, code
 
 
-def _statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
+def statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
     """What the status counters must read after frames_in gave results (output, code)."""
     want = {"frames_in": len(frames_in), "octets_in": sum(len(f) for f in frames_in),
             "frames_out": sum(c == 0 for _, c in results),
@@ -271,7 +273,7 @@ async def decap_random_frames_rotation_idle_backpressure_drop_bad(dut):
                   f"codes {sorted({c for _, c in results})}, {sum(map(len, frames_in))} octets")
     bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
     await bench.run(bursts, timeout=400 * len(frames_in) + 2000)
-    await check_counters(bench, _statistics_agree(frames_in, results))
+    await check_counters(bench, statistics_agree(frames_in, results))
 
 
 @cocotb.test(skip=TOP != "decap")
@@ -334,7 +336,7 @@ async def decap_overlong_frames_are_refused_and_traffic_goes_on(dut):
                         timeout=400 * len(fs) + 4000)
         writes = []
         if not drop_bad:
-            await check_counters(bench, _statistics_agree([f for f, *_ in fs], [(out, c) for _, _, out, c in fs]))
+            await check_counters(bench, statistics_agree([f for f, *_ in fs], [(out, c) for _, _, out, c in fs]))
 
 
 async def benchmark(dut, make_frames, k: int):
@@ -364,7 +366,7 @@ def rates(got, octets_in: int, octets_out: int) -> tuple[float, str]:
                  f"octets_per_cycle_in={octets_in / per:.2f} octets_per_cycle_out={octets_out / per:.2f}")
 
 
-def _sealed_for_bench(world, rng, size, k):
+def sealed_for_bench(world, rng, size, k):
     """k frames of one size, 14 outer octets, ConnectionID, K = 1, each its own ID."""
     out = []
     for _ in range(k):
@@ -381,7 +383,7 @@ ON_ICARUS = "icarus" in (cocotb.SIM_NAME or "").lower()
 @cocotb.test(skip=TOP != "decap" or ON_ICARUS)
 async def decap_benchmark_back_to_back(dut):
     def make(world, rng, size, k):
-        sealed = _sealed_for_bench(world, rng, size, k)
+        sealed = sealed_for_bench(world, rng, size, k)
         frames = [(frame_beats(f, 14, rng), world.ep.open(f, 14).frame, 0) for _, _, f in sealed]
         return [], frames, (len(sealed[0][2]), len(sealed[0][1]))
     await benchmark(dut, make, k=20)
@@ -504,7 +506,7 @@ async def encap_random_frames_rotation_exhaustion_idle_backpressure(dut):
     bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=23, drop_bad=1)
     # the sender takes the current keys at lookup: rotations wait until earlier frames are out
     await bench.run(bursts, timeout=400 * len(results) + 2000, quiesce=True)
-    await check_counters(bench, _statistics_agree(frames_in, results))
+    await check_counters(bench, statistics_agree(frames_in, results))
 
 
 @cocotb.test(skip=TOP != "encap")
@@ -531,13 +533,13 @@ async def encap_overlong_frames_are_refused_and_traffic_goes_on(dut):
     frames = _with_overlong(good, long)
     bench = await Bench(dut).start(idle=0.1, stall=0.2, seed=74, drop_bad=0)
     await bench.run([(world.writes, senders.writes, [f[:3] for f in frames])], timeout=400 * len(frames) + 4000)
-    await check_counters(bench, _statistics_agree([f[3] for f in frames], [(f[1], f[2]) for f in frames]))
+    await check_counters(bench, statistics_agree([f[3] for f in frames], [(f[1], f[2]) for f in frames]))
 
 
 @cocotb.test(skip=TOP != "encap" or ON_ICARUS)
 async def encap_benchmark_back_to_back(dut):
     def make(world, rng, size, k):
-        sealed = _sealed_for_bench(world, rng, size, k)
+        sealed = sealed_for_bench(world, rng, size, k)
         ctx_writes, frames = [], []
         for i, (ctx, frame_in, f) in enumerate(sealed):   # context i: this frame's fresh (ID, epoch)
             ctx_writes.append(pack(CTXW, valid=1, index=i, group=0, kind=1, ident=int.from_bytes(ctx.ident, "big"),

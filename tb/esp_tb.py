@@ -30,7 +30,8 @@ import random
 import cocotb
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hw.endpoint import STAT, InUser
+from hw.counters import STAT
+from hw.datapath import InUser
 from hw.esp import DUMMY, REJECTED, EspUser, esp_in_user, sa_layout, tx_sa_layout
 from hw.realign import beat
 from model.errors import Code, EespError
@@ -286,7 +287,7 @@ async def esp_opens_what_scapy_encrypts(dut):
     from scapy.compat import raw
     from scapy.layers.ipsec import ESP, SecurityAssociation as ScapySA
 
-    from tests.test_model_esp import MODES, _scenario
+    from tb.scapy_esp import MODES, scenario
 
     rng = random.Random(7)
     writes, frames, slot = [], [], 0
@@ -300,7 +301,7 @@ async def esp_opens_what_scapy_encrypts(dut):
             batch = []
             for k in range(3):
                 sn = first + k
-                extra, pkt, frame, offset, nh = _scenario(mode, rng.randbytes(rng.randrange(300)))
+                extra, pkt, frame, offset, nh = scenario(mode, rng.randbytes(rng.randrange(300)))
                 them = ScapySA(ESP, spi=spi, crypt_algo="AES-GCM", crypt_key=keymat, esn_en=esn, **extra)
                 them.seq_num, them.esn = sn & M32, sn >> 32
                 theirs = raw(them.encrypt(pkt))
@@ -436,7 +437,7 @@ async def esp_encap_scapy_decrypts(dut):
     from scapy.compat import raw
     from scapy.layers.ipsec import ESP, SecurityAssociation as ScapySA
 
-    from tests.test_model_esp import MODES, _as_esp_packet, _scenario
+    from tb.scapy_esp import MODES, as_esp_packet, scenario
 
     rng = random.Random(24)
     bench = await Bench(dut).start(idle=0.1, stall=0.1, seed=25, drop_bad=0)
@@ -447,7 +448,7 @@ async def esp_encap_scapy_decrypts(dut):
             first = rng.choice([1, M32 - 1]) if not esn else rng.choice([M32 - 1, (5 << 32) + 9])
             sa = SecurityAssociation.from_keymat(spi, keymat, esn=esn, next_sn=first)
             await bench.ports["sawr"].send([tx_write(0, sa)])
-            cases = [_scenario(mode, rng.randbytes(rng.randrange(300))) for _ in range(2)]
+            cases = [scenario(mode, rng.randbytes(rng.randrange(300))) for _ in range(2)]
             frames = [(encap_frame(0, frame, offset, nh, rng), b"", 0) for _, _, frame, offset, nh in cases]
             got, _ = await bench.run([([], [], frames)], timeout=400 * len(frames) + 2000, quiesce=True,
                                      check=False)
@@ -456,7 +457,7 @@ async def esp_encap_scapy_decrypts(dut):
                 assert code == 0
                 them = ScapySA(ESP, spi=spi, crypt_algo="AES-GCM", crypt_key=keymat, esn_en=esn, **extra)
                 them.seq_num, them.esn = (first + k) & M32, (first + k) >> 32
-                opened = raw(them.decrypt(_as_esp_packet(sealed, offset)))
+                opened = raw(them.decrypt(as_esp_packet(sealed, offset)))
                 assert opened == (raw(pkt) if mode.startswith("tunnel") else frame), (mode, esn, k)
                 checked += 1
     dut._log.info(f"scapy decrypted {checked} frames sealed by the RTL")

@@ -15,14 +15,14 @@ import random
 
 import cocotb
 
-from hw.endpoint import STAT
+from hw.counters import STAT
 from hw.proxy import map_layout
 from model.endpoint import SenderContext
 from model.errors import Code, EespError
 from model.proxy import EgressContext
 from model.proxy import Proxy as ModelProxy
-from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, ON_ICARUS, Bench, World, _sealed_for_bench,
-                            _statistics_agree, check_counters, frame_beats, rates, write_payloads)
+from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, ON_ICARUS, Bench, World, sealed_for_bench,
+                            statistics_agree, check_counters, frame_beats, rates, write_payloads)
 from tb.stream import pack
 
 N = int(os.environ.get("PROXY_N", "100"))
@@ -99,9 +99,9 @@ class ProxyBench(Bench):
             await self.ports[port].send([payload])
 
 
-def _counts_agree(frames_in, results, drop_bad: int) -> dict[int, int]:
+def counts_agree(frames_in, results, drop_bad: int) -> dict[int, int]:
     """Counter address -> value the RTL must read after frames_in gave results."""
-    ing = _statistics_agree(frames_in, results)
+    ing = statistics_agree(frames_in, results)
     want = {STAT[k]: v for k, v in ing.items() if k in ("frames_in", "octets_in")}
     ingress_codes = {c for c in Code if 1 <= c <= Code.AUTH_FAIL}
     for c in ingress_codes:
@@ -154,7 +154,7 @@ async def proxy_random_frames_rotation_both_domains_idle_backpressure(dut):
     bench = await ProxyBench(dut).start(idle=0.2, stall=0.2, seed=2, drop_bad=1)
     await bench.run(phases[0], timeout=600 * len(results) + 2000)
     await bench.run(phases[1], timeout=600 * len(results) + 2000, quiesce=True)
-    await check_counters(bench, _counts_agree(frames_in, results, drop_bad=1))
+    await check_counters(bench, counts_agree(frames_in, results, drop_bad=1))
 
 
 @cocotb.test()
@@ -174,7 +174,7 @@ async def proxy_refused_frames_pass_as_outer_octets(dut):
     bench = await ProxyBench(dut).start(idle=0.1, stall=0.3, seed=4, drop_bad=0)
     await bench.run([(writes, [], [(beats, out, code) for _, beats, out, code in made])],
                     timeout=600 * len(made) + 2000)
-    await check_counters(bench, _counts_agree([f for f, *_ in made], results, drop_bad=0))
+    await check_counters(bench, counts_agree([f for f, *_ in made], results, drop_bad=0))
 
 
 @cocotb.test(skip=ON_ICARUS)
@@ -187,7 +187,7 @@ async def proxy_benchmark_back_to_back(dut):
     await bench.send_writes(d.writes)
     rng, k, lines = random.Random(7), 24, []
     for size in (64, 256, 512, 1500):
-        sealed = _sealed_for_bench(d.a, rng, size, k)
+        sealed = sealed_for_bench(d.a, rng, size, k)
         frames = []
         for _, _, f in sealed:
             out = d.model.reencrypt(f, 14)

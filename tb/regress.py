@@ -103,25 +103,25 @@ def _scenario(phases, counters, kept, out_layout, ports: list[str], drop_bad: in
 
 
 def _decap(n: int, ports):
-    from tb.endpoint_tb import OUT, _statistics_agree, decap_random_traffic
+    from tb.endpoint_tb import OUT, statistics_agree, decap_random_traffic
 
     bursts, frames_in, results = decap_random_traffic(n)
-    return _scenario([(bursts, False)], _statistics_agree(frames_in, results), lambda c: c == 0, OUT, ports, 1)
+    return _scenario([(bursts, False)], statistics_agree(frames_in, results), lambda c: c == 0, OUT, ports, 1)
 
 
 def _encap(n: int, ports):
-    from tb.endpoint_tb import OUT, _statistics_agree, encap_random_traffic
+    from tb.endpoint_tb import OUT, statistics_agree, encap_random_traffic
 
     bursts, frames_in, results = encap_random_traffic(n)
-    return _scenario([(bursts, True)], _statistics_agree(frames_in, results), lambda c: c == 0, OUT, ports, 1)
+    return _scenario([(bursts, True)], statistics_agree(frames_in, results), lambda c: c == 0, OUT, ports, 1)
 
 
 def _proxy(n: int, ports):
     from tb.endpoint_tb import OUT
-    from tb.proxy_tb import _counts_agree, proxy_random_traffic
+    from tb.proxy_tb import counts_agree, proxy_random_traffic
 
     phases, frames_in, results = proxy_random_traffic(n)
-    return _scenario([(phases[0], False), (phases[1], True)], _counts_agree(frames_in, results, drop_bad=1),
+    return _scenario([(phases[0], False), (phases[1], True)], counts_agree(frames_in, results, drop_bad=1),
                      lambda c: c == 0, OUT, ports, 1)
 
 

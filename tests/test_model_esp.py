@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from model.errors import Code, EespError
 from model.esp import SaTable, SecurityAssociation, aad
+from tb.scapy_esp import MODES, as_esp_packet, layers, scenario
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 M32 = (1 << 32) - 1
@@ -550,43 +551,7 @@ def test_smallest_valid_frame() -> None:
 
 def _scapy():
     pytest.importorskip("scapy", reason="scapy (test extra) provides the independent ESP implementation")
-    from scapy.compat import raw
-    from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.inet6 import IPv6
-    from scapy.layers.ipsec import ESP, SecurityAssociation as ScapySA
-    from scapy.packet import Raw
-    return raw, IP, IPv6, UDP, TCP, ESP, ScapySA, Raw
-
-
-MODES = ["tunnel4in4", "tunnel6in4", "tunnel4in6", "transport4", "transport6"]
-
-
-def _scenario(mode: str, body: bytes):
-    """(scapy SA kwargs, packet given to scapy, our frame, our offset, Next Header)."""
-    raw, IP, IPv6, UDP, TCP, _, _, Raw = _scapy()
-    v4 = IP(src="192.0.2.1", dst="198.51.100.7", id=7) / UDP(sport=4500, dport=53) / Raw(body)
-    v6 = IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=1234, dport=80, flags="PA") / Raw(body)
-    if mode.startswith("tunnel"):
-        inner = v4 if mode.startswith("tunnel4") else v6
-        outer = IP(src="203.0.113.1", dst="203.0.113.2") if mode.endswith("in4") else IPv6(src="2001:db8:f::1", dst="2001:db8:f::2")
-        inner = inner.__class__(raw(inner))
-        return dict(tunnel_header=outer), inner, raw(outer) + raw(inner), len(raw(outer)), 4 if inner.version == 4 else 41
-    pkt = v4 if mode == "transport4" else v6
-    pkt = pkt.__class__(raw(pkt))
-    hl = 20 if mode == "transport4" else 40
-    return {}, pkt, raw(pkt), hl, 17 if mode == "transport4" else 6
-
-
-def _as_esp_packet(frame: bytes, offset: int):
-    """What the stage in front of the engine does (spec 9.4): outer Protocol = 50, lengths."""
-    raw, IP, IPv6, *_ = _scapy()
-    if frame[0] >> 4 == 4:
-        h = IP(frame[:offset])
-        h.proto, h.len, h.chksum = 50, len(frame), None
-    else:
-        h = IPv6(frame[:offset])
-        h.nh, h.plen = 50, len(frame) - offset
-    return h.__class__(raw(h)[:offset] + frame[offset:])
+    return layers()
 
 
 SNS = [(False, 1), (False, 0x1234), (False, M32), (True, 1), (True, M32), (True, 1 << 32),
@@ -597,7 +562,7 @@ SNS = [(False, 1), (False, 0x1234), (False, M32), (True, 1), (True, M32), (True,
 @pytest.mark.parametrize("esn,sn", SNS)
 def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
     raw, IP, IPv6, UDP, TCP, ESP, ScapySA, Raw = _scapy()
-    extra, pkt, frame, offset, nh = _scenario(mode, b"interop payload " + sn.to_bytes(8, "big"))
+    extra, pkt, frame, offset, nh = scenario(mode, b"interop payload " + sn.to_bytes(8, "big"))
 
     def scapy_sa():
         s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=KEY + SALT, esn_en=esn, **extra)
@@ -610,7 +575,7 @@ def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
     theirs = raw(scapy_sa().encrypt(pkt, iv=struct.pack("!Q", sn)))
     assert theirs[offset:] == ours[offset:]
     # scapy opens ours
-    opened = scapy_sa().decrypt(_as_esp_packet(ours, offset))
+    opened = scapy_sa().decrypt(as_esp_packet(ours, offset))
     if mode.startswith("tunnel"):
         assert raw(opened) == raw(pkt)
     else:
@@ -622,7 +587,7 @@ def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
     # scapy refuses a frame of ours whose ICV was altered
     from scapy.layers.ipsec import IPSecIntegrityError
     with pytest.raises(IPSecIntegrityError):
-        scapy_sa().decrypt(_as_esp_packet(ours[:-1] + bytes([ours[-1] ^ 1]), offset))
+        scapy_sa().decrypt(as_esp_packet(ours[:-1] + bytes([ours[-1] ^ 1]), offset))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -631,7 +596,7 @@ def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
 def test_scapy_interop_random(mode: str, body: bytes, esn: bool, sn: int) -> None:
     raw, IP, IPv6, UDP, TCP, ESP, ScapySA, Raw = _scapy()
     sn = sn if esn else sn & M32 or 1
-    extra, pkt, frame, offset, nh = _scenario(mode, body)
+    extra, pkt, frame, offset, nh = scenario(mode, body)
     s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=KEY + SALT, esn_en=esn, **extra)
     s.seq_num, s.esn = sn & M32, sn >> 32
     ours = tx(sn, esn).seal(frame, offset, nh)

@@ -1,0 +1,272 @@
+"""Shared datapath plumbing of the tops (every profile): frame ingress with the stream
+contract guard, the write barrier that orders management writes with frames, the
+connections into and out of the GCM engine, and :class:`Egress`, which releases or
+refuses a stored frame by its verdict.
+
+Lane order as AXI-Stream: octet k of a beat in bits 8k+7..8k, ``keep`` contiguous from
+lane 0, every beat but a frame's last full.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from common.codes import Code
+
+from .parser import HeaderCapture
+from .realign import FrameBeat, Packer, Segmenter, TailFold, beat, keep_count, keep_lanes
+
+__all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "Verdict", "Egress", "first_code", "trim",
+           "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
+           "frames_to_segmenter", "beats_to_gcm"]
+
+LEN = 16
+#: Default longest frame, in octets, of every top (parameter ``max_frame``).
+MAX_FRAME = 2048
+InUser = data.StructLayout({"offset": LEN})
+OutUser = data.StructLayout({"error": 5})
+ICV = 16
+
+
+#: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, the
+#: octets a good frame keeps (``n``, all ones: all), and (decap) its trust group and
+#: header offsets, for :data:`MetaUser`, (ESP) its Next Header.
+Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset": 8, "ioffset": 8,
+                             "next_header": 8})
+ALL = (1 << LEN) - 1
+
+
+def first_code(rules):
+    """The code of the first (condition, code) pair whose condition holds, else 0."""
+    code = Const(0, 5)
+    for cond, value in reversed(rules):
+        code = Mux(cond, value, code)
+    return code
+
+
+class Egress(wiring.Component):
+    """Releases frames by their verdicts: a good frame, its first ``n`` octets (the rest
+    is taken and discarded), with ``user.error`` = 0; a refused one dropped
+    (``drop_bad``) or cut to its first O octets with ``user.error`` = its code. ``i``:
+    beats (data, keep, last); ``v``: one verdict a frame, held until the frame's last beat
+    is taken. ``done``: a frame was finished this cycle, ``code`` its code;
+    ``octets_out``: octets of good frames leaving this cycle. ``user``: the layout of
+    ``m.user``, ``error`` and any of ``offset`` (the verdict's O), ``group``, ``coffset``,
+    ``ioffset``, ``next_header`` (the verdict's)."""
+
+    def __init__(self, user=OutUser):
+        self._user = user
+        super().__init__({
+            "i": In(stream.Signature(FrameBeat)),
+            "v": In(stream.Signature(Verdict)),
+            "m": Out(stream.Signature(beat(user))),
+            "drop_bad": In(1),
+            "done": Out(1), "code": Out(5), "octets_out": Out(5),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ib, v = self.i.payload, self.v.payload
+        code = v.code
+        both = self.i.valid & self.v.valid
+        pos = Signal(LEN)               # octets of the frame before this beat
+        cut = Signal()                  # the octets to send are out: drain the rest
+        cnt = keep_count(ib.keep)
+        limit = Mux(code == 0, v.n, v.o)    # octets of the frame to send
+        room = limit - pos
+        end_here = ib.last | (~cut & (pos + cnt >= limit))
+        keep = Signal(16)
+        m.d.comb += keep.eq(ib.keep & Cat(*[(room > k) for k in range(16)]))
+        send = ~cut & ((code == 0) | ~self.drop_bad)
+        mp = self.m.payload
+        m.d.comb += [
+            mp.data.eq(keep_lanes(ib.data, keep)),
+            mp.keep.eq(keep),
+            mp.last.eq(end_here),
+            mp.user.error.eq(code),
+            self.m.valid.eq(both & send),
+        ]
+        for name, _ in self._user:
+            if name != "error":
+                m.d.comb += mp.user[name].eq(v["o" if name == "offset" else name])
+        take = both & (~send | self.m.ready)       # this beat leaves or is dropped now
+        m.d.comb += [
+            self.i.ready.eq(take), self.v.ready.eq(take & ib.last),
+            self.done.eq(take & ib.last), self.code.eq(code),
+            self.octets_out.eq(Mux(take & send & (code == 0), keep_count(keep), 0)),
+        ]
+        with m.If(take):
+            m.d.sync += pos.eq(pos + cnt)
+            with m.If(ib.last):
+                m.d.sync += [pos.eq(0), cut.eq(0)]
+            with m.Elif(end_here):
+                m.d.sync += cut.eq(1)
+        return m
+
+
+def trim(m, s, fire, max_frame: int):
+    """Ingress guard of a top's frame port ``s`` (``fire``: a beat is taken), which ends
+    a frame early at the first beat that breaks the stream contract or takes it past
+    ``max_frame`` octets, so that what follows it is always well formed. Returns
+    (``store``, ``keep``, ``last``, ``code``): whether the beat goes to the frame store,
+    the ``keep`` and ``last`` it goes there with, and the code of a frame this beat ends
+    early (0 if it does not).
+
+    * A beat whose ``keep`` is not contiguous from lane 0, or a beat that is not its
+      frame's last and not full (a null one included), is BAD_FRAMING: it is stored as a
+      null last beat (none of its octets), the frame ends there.
+    * The beat that takes the frame past ``max_frame`` octets is TOO_LONG: it is stored
+      with ``last`` = 1 and ends the frame.
+
+    Either way the frame's later beats, up to its ``last``, are taken and not stored;
+    the next frame starts after that ``last``."""
+    seen = Signal(LEN)          # octets of the frame before this beat (not counted once ended)
+    drain = Signal()            # the frame was ended early: discard up to its last beat
+    p = s.payload
+    bad = (p.keep & (p.keep + 1)).any() | (~p.last & ~p.keep.all())
+    keep = Mux(bad, 0, p.keep)
+    long = ~bad & (seen + keep_count(p.keep) > max_frame)
+    ends = ~drain & (bad | long)
+    with m.If(fire):
+        with m.If(p.last):
+            m.d.sync += [seen.eq(0), drain.eq(0)]
+        with m.Elif(ends):
+            m.d.sync += drain.eq(1)
+        with m.Elif(~drain):
+            m.d.sync += seen.eq(seen + keep_count(p.keep))
+    code = Mux(ends, Mux(bad, Code.BAD_FRAMING.value, Code.TOO_LONG.value), 0)
+    return ~drain, keep, p.last | ends, code
+
+
+def write_barrier(m, s, done, ports):
+    """Orders the management writes on ``ports`` (sink streams of the top) with the frames
+    on ``s`` (spec 4.2): a write is taken only once every frame whose first beat was taken
+    before it is past its key lookup (``done``: a frame's lookup answer is consumed), and
+    while a write waits no frame starts. So a write applies to exactly the frames whose
+    first beat comes after it, as the model applies them. Returns (``open``, ``hold``):
+    writes may be taken this cycle; ``s`` must not take a frame's first beat."""
+    first = Signal(init=1)              # the next beat on s starts a frame
+    pending = Signal(8)                 # frames started and not yet past their lookup
+    fire = s.valid & s.ready
+    with m.If(fire):
+        m.d.sync += first.eq(s.payload.last)
+    m.d.sync += pending.eq(pending + (fire & first) - done)
+    waiting = Cat(*[p.valid for p in ports]).any()
+    open_ = Signal()
+    m.d.comb += open_.eq(pending == 0)
+    return open_, waiting & first
+
+
+def gated(m, outer, inner, open_):
+    """Connect sink stream ``outer`` of the top to ``inner``, transfers only when ``open_``."""
+    m.d.comb += [inner.valid.eq(outer.valid & open_), outer.ready.eq(inner.ready & open_),
+                 inner.payload.eq(outer.payload)]
+
+
+def receive_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
+    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) through
+    :func:`trim` into a frame store ``frames`` (a null last beat folded into the beat
+    before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
+    (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
+    two free places, or while ``hold`` (:func:`write_barrier`). Returns (frames, cap,
+    fire_in, ended): ``ended``, the code (TOO_LONG, BAD_FRAMING or 0) of the frame
+    ``cap`` is done with."""
+    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    m.submodules.cap = cap = HeaderCapture(LEN)
+    m.submodules.fold = fold = TailFold()
+    fire_in = s.valid & s.ready
+    store, keep, last, code = trim(m, s, fire_in, max_frame)
+    ended = Signal(5)
+    with m.If(fire_in & store & last):
+        m.d.sync += ended.eq(code)
+    m.d.comb += [
+        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1) & ~hold),
+        fold.i.valid.eq(fire_in & store),
+        fold.i.payload.eq(Cat(s.payload.data, keep, last)),
+        frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
+        cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(keep),
+        cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
+    ]
+    return frames, cap, fire_in, ended
+
+
+def send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
+    """Ingress of a send top: the beats of ``s`` through :func:`trim` into a frame store
+    ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
+    stored beat; ``s`` waits while ``hold``. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
+    first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
+    of a frame this beat ends."""
+    m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    fire_in = s.valid & s.ready
+    store, keep, last, code = trim(m, s, fire_in, max_frame)
+    first = Signal(init=1)
+    n = Signal(LEN)
+    held = Signal.like(s.payload.user)
+    side = Signal.like(s.payload.user)
+    n_now = Mux(first, 0, n) + keep_count(keep)
+    m.d.comb += [
+        side.eq(Mux(first, s.payload.user, held)),
+        s.ready.eq(frames.w_rdy & descs.w_rdy & ~hold),
+        frames.w_en.eq(fire_in & store),
+        frames.w_data.eq(Cat(s.payload.data, keep, last)),
+        descs.w_en.eq(fire_in & store & last),
+    ]
+    with m.If(fire_in):
+        m.d.sync += [first.eq(s.payload.last), n.eq(n_now), held.eq(side)]
+    return frames, fire_in, side, n_now, code
+
+
+def refused_cut(o, n):
+    """Where a refused frame of ``n`` octets with header offset ``o`` is cut: ``min(o, n)``
+    (spec section 10), so nothing past the frame's own octets (e.g. an encrypt engine's
+    tag beat) can leave with it."""
+    return Mux(o > n, n, o)
+
+
+def unpack_gcm(m, gcm, boundsq, regions: int, dropped):
+    """What ``gcm`` returns, cut into ``regions`` at the per-frame positions read from
+    ``boundsq`` (a FIFO of Segmenter descriptors), the regions in ``dropped`` left out,
+    packed into beats with ``user`` = the GCM's ``tag_ok``. Returns the Packer."""
+    m.submodules.oseg = oseg = Segmenter(regions, user_shape=1, len_bits=LEN)
+    m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+    go, pc = gcm.o.payload, oseg.o.payload
+    drop = Const(0, 1)
+    for r in dropped:
+        drop = drop | (pc.cls == r)
+    m.d.comb += [
+        oseg.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(oseg.i.ready),
+        oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
+        oseg.i.payload.user.eq(go.user.tag_ok),
+        oseg.d.valid.eq(boundsq.r_rdy), boundsq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(boundsq.r_data),
+        opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
+        opack.i.payload.data.eq(pc.data), opack.i.payload.count.eq(Mux(drop, 0, pc.count)),
+        opack.i.payload.last.eq(pc.last), opack.i.payload.user.eq(pc.user),
+    ]
+    return opack
+
+
+def frames_to_segmenter(m, frames, seg, segq):
+    """Stored beats and their cut positions into a Segmenter or a RegionPacker."""
+    fr = data.View(FrameBeat, frames.r_data)
+    m.d.comb += [
+        seg.i.valid.eq(frames.r_rdy), frames.r_en.eq(seg.i.ready),
+        seg.i.payload.data.eq(fr.data), seg.i.payload.keep.eq(fr.keep), seg.i.payload.last.eq(fr.last),
+        seg.d.valid.eq(segq.r_rdy), segq.r_en.eq(seg.d.ready), seg.d.payload.eq(segq.r_data),
+    ]
+
+
+def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
+    """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
+    None) into the GCM; its context from ``ctxq`` (key above a 96-bit nonce)."""
+    b = beats.payload
+    kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
+    m.d.comb += [
+        gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
+        gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
+        gcm.ctx.payload.decrypt.eq(decrypt),
+        gcm.i.valid.eq(beats.valid), beats.ready.eq(gcm.i.ready),
+        gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),
+        gcm.i.payload.user.kind.eq(kind),
+    ]
