@@ -1,9 +1,10 @@
-"""AES-256 encryption (FIPS-197), fully pipelined, with a key per block.
+"""AES encryption (FIPS-197), fully pipelined, with a key per block: AES-256, and with
+``key_sizes=(128, 256)`` AES-128 too, the size chosen per block.
 
-:class:`Aes256` accepts one block every cycle and emits one every cycle. The key
-schedule runs in the pipeline beside the data: stage r holds the block after round r
-and the 8-word key window that round r+1 expands from, so every block may carry its own
-256-bit key (per-packet data keys, spec section 5) with no set-up cycles.
+:class:`Aes` accepts one block every cycle and emits one every cycle. The key schedule
+runs in the pipeline beside the data: stage r holds the block after round r and the
+8-word key window that round r+1 expands from, so every block may carry its own key
+(per-packet data keys, spec section 5) with no set-up cycles.
 
 Ports (``amaranth.lib.stream``, payloads ``amaranth.lib.data.StructLayout``, fields
 from bit 0 up in this order; Verilog ports ``i__valid``, ``i__ready``, ``i__payload``,
@@ -11,7 +12,9 @@ from bit 0 up in this order; Verilog ports ``i__valid``, ``i__ready``, ``i__payl
 
 * ``i`` (sink): ``key`` = ``i__payload[255:0]``, ``block`` = ``i__payload[383:256]``
   (the plaintext), ``user`` = ``i__payload[384 + U - 1:384]`` (``U`` = width of
-  ``user_shape``, any Amaranth shape, default 1);
+  ``user_shape``, any Amaranth shape, default 1), and with AES-128 built in ``k128`` =
+  ``i__payload[384 + U]``: 1 = this block is AES-128 under the 16-octet key in
+  ``key[255:128]`` (``key[127:0]`` ignored), 0 = AES-256 under all of ``key``;
 * ``o`` (source): ``block`` = ``o__payload[127:0]`` (the ciphertext),
   ``user`` = ``o__payload[128 + U - 1:128]``, the ``user`` the block came in with.
 
@@ -20,10 +23,12 @@ Byte order (FIPS-197): a 16-octet block / 32-octet key is the integer
 bits 255..248 the first octet of the key; the ciphertext likewise
 (``block.to_bytes(16, "big")``).
 
-Latency: :data:`LATENCY` = 14 cycles: a block accepted at clock edge t is presented
-on ``o`` from just after edge t + 14 (one register per round; the initial AddRoundKey
-is folded into round 1's logic), later only if ``o`` stalled in between. Throughput: 1
-block per cycle, with a different key every block if wanted.
+Latency: :data:`LATENCY` = 14 cycles for both key sizes: a block accepted at clock edge t
+is presented on ``o`` from just after edge t + 14 (one register per round; the initial
+AddRoundKey is folded into round 1's logic; an AES-128 block is finished after round 10
+and passes stages 11-14 unchanged, so blocks of both sizes mix freely and never
+overtake each other), later only if ``o`` stalled in between. Throughput: 1 block per
+cycle, with a different key (and size) every block if wanted.
 
 Backpressure: one global enable: the whole pipeline advances when ``o`` is not holding
 an unaccepted block, ``i.ready = ~o.valid | o.ready``. That is a combinational path
@@ -36,25 +41,25 @@ valid bits; data registers have no reset.
 
 S-box: one 256-entry ROM (``amaranth.lib.memory.Memory``) whose contents are computed
 here from the definition (inverse in GF(2^8), then the affine map), with one
-asynchronous read port per S-box use: 224 in the data path, 52 in the key schedule.
-The Verilog has one table and 276 ``assign x = sbox[addr]``. ShiftRows, MixColumns
-and AddRoundKey are written as 128-bit wirings and XORs, and values used more than
-once are named signals, which keeps the Verilog small (about 2300 lines; Verilator
-under cocotb builds it with less than half the CPU time of a byte-by-byte description
-with one ROM per S-box).
+asynchronous read port per S-box use: 224 in the data path, 52 in the key schedule
+(56 with AES-128, whose round 1 expands a key word too; the two schedules share the
+S-boxes of the other rounds, SubWord(RotWord(w)) = RotWord(SubWord(w))).
+ShiftRows, MixColumns and AddRoundKey are written as 128-bit wirings and XORs, and
+values used more than once are named signals, which keeps the Verilog small.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Aes256", "LATENCY", "SBOX", "sbox_table"]
+__all__ = ["Aes", "LATENCY", "SBOX", "sbox_table"]
 
 LATENCY = 14
 ROUNDS = 14
+ROUNDS_128 = 10
 
 
 def _gmul(a: int, b: int) -> int:
@@ -81,6 +86,8 @@ def sbox_table() -> list[int]:
 
 SBOX = sbox_table()
 RCON = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40]
+#: AES-128's round constants, rounds 1-10 (FIPS-197 5.2)
+RCON_128 = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1B, 0x36]
 
 
 def _octets(value, n):
@@ -123,17 +130,27 @@ def _mix_columns(octets):
             ^ _join(_rot_columns(octets, 2)) ^ _join(_rot_columns(octets, 3)))
 
 
-class Aes256(wiring.Component):
-    """Fully pipelined AES-256 encryption, any key per block (see module docstring).
+class Aes(wiring.Component):
+    """Fully pipelined AES encryption, any key (and, with AES-128 built in, any key size)
+    per block (see module docstring).
 
     ``user_shape``: shape of the sideband ``user`` field (any Amaranth shape, e.g. an
     ``int`` width or a ``data.StructLayout``); it leaves with its block, unchanged.
+    ``key_sizes``: ``(256,)`` (default) or ``(128, 256)``; the latter adds the input field
+    ``k128`` and the AES-128 key schedule beside the AES-256 one.
     """
 
-    def __init__(self, user_shape=1):
+    def __init__(self, user_shape=1, key_sizes=(256,)):
+        key_sizes = tuple(sorted(key_sizes))
+        if key_sizes not in ((256,), (128, 256)):
+            raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
         self._user_shape = user_shape
+        self._aes128 = key_sizes == (128, 256)
+        fields = {"key": 256, "block": 128, "user": user_shape}
+        if self._aes128:
+            fields["k128"] = 1
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"key": 256, "block": 128, "user": user_shape}))),
+            "i": In(stream.Signature(data.StructLayout(fields))),
             "o": Out(stream.Signature(data.StructLayout({"block": 128, "user": user_shape}))),
         })
 
@@ -150,34 +167,31 @@ class Aes256(wiring.Component):
         advance = self.i.ready  # the global pipeline enable
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
-        # stage 0 is the input: state = block ^ w[0..3] (the initial AddRoundKey), window = w[0..7]
+        # stage 0 is the input: state = block ^ w[0..3] (the initial AddRoundKey); the
+        # 8-word window the next round key is expanded from: AES-256 w[0..7]; AES-128 its
+        # four words in the low half (the high half is unused)
         # (intermediate values used more than once are named signals: Amaranth would
         # otherwise repeat their logic at every use in the Verilog)
         key = self.i.payload.key
         state = Signal(128, name="state0")
         m.d.comb += state.eq(self.i.payload.block ^ key[128:])
-        window = key
+        k128 = self.i.payload.k128 if self._aes128 else Const(0, 1)
+        window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
         valid, user = self.i.valid, self.i.payload.user
 
         for r in range(1, ROUNDS + 1):
-            # key schedule: round r's key; r = 1 is the second half of the key itself
-            if r == 1:
-                rk, next_window = window[:128], window
-            else:
-                last = _octets(window[:32], 4)  # w[i-1]
-                if r % 2 == 0:  # i % 8 == 0: SubWord(RotWord(w[i-1])) ^ Rcon
-                    t = _join([sub(o) for o in last[1:] + last[:1]]) ^ (RCON[r // 2 - 1] << 24)
-                else:  # i % 8 == 4: SubWord(w[i-1])
-                    t = _join([sub(o) for o in last])
-                words = [window[256 - 32 * (j + 1): 256 - 32 * j] for j in range(4)]  # w[i-8..i-5]
-                new = [Signal(32, name=f"w{4 * r + j}") for j in range(4)]  # FIPS-197 w[4r..4r+3]
-                for j in range(4):
-                    m.d.comb += new[j].eq(words[j] ^ (t if j == 0 else new[j - 1]))
-                rk = Cat(*reversed(new))
-                next_window = Cat(rk, window[:128])
-            # round r: SubBytes, ShiftRows, MixColumns (not in the last round), AddRoundKey
+            rk, next_window = self._round_key(m, sub, r, window, k128)
+            # round r: SubBytes, ShiftRows, MixColumns (not in the last round), AddRoundKey;
+            # AES-128: round 10 is the last, rounds 11-14 pass the state on unchanged
             sr = _shift_rows([sub(o) for o in _octets(state, 16)])
-            out = (_mix_columns(sr) if r < ROUNDS else _join(sr)) ^ rk
+            if r < ROUNDS:
+                out = _mix_columns(sr) ^ rk
+                if self._aes128 and r == ROUNDS_128:
+                    out = Mux(k128, _join(sr) ^ rk, out)
+            else:
+                out = _join(sr) ^ rk
+            if self._aes128 and r > ROUNDS_128:
+                out = Mux(k128, state, out)
             # pipeline register after round r
             state_q = Signal(128, name=f"state{r}", reset_less=True)
             valid_q = Signal(name=f"valid{r}")
@@ -187,9 +201,14 @@ class Aes256(wiring.Component):
                 window_q = Signal(256, name=f"window{r}", reset_less=True)
                 regs.append(window_q.eq(next_window))
                 window = window_q
+                if self._aes128:
+                    k128_q = Signal(name=f"k128_{r}", reset_less=True)
+                    regs.append(k128_q.eq(k128))
             with m.If(advance):
                 m.d.sync += regs
             state, valid, user = state_q, valid_q, user_q
+            if self._aes128 and r < ROUNDS:
+                k128 = k128_q
 
         m.d.comb += [
             self.o.valid.eq(valid),
@@ -197,3 +216,32 @@ class Aes256(wiring.Component):
             self.o.payload.user.eq(user),
         ]
         return m
+
+    def _round_key(self, m, sub, r, window, k128):
+        """Round r's key from the window, and the window of round r + 1 (FIPS-197 5.2).
+
+        AES-256 (Nk = 8): round 1's key is the key's second half; round r >= 2 expands
+        w[4r..4r+3] from w[4r-8..4r-1]: the first word from SubWord(RotWord(w[4r-1])) ^ Rcon
+        (r even) or SubWord(w[4r-1]) (r odd). AES-128 (Nk = 4, rounds 1-10): w[4r..4r+3]
+        from w[4r-4..4r-1], the first word from SubWord(RotWord(w[4r-1])) ^ Rcon[r]. Both
+        share the four S-boxes of w[4r-1] (SubWord(RotWord(w)) = RotWord(SubWord(w)))."""
+        high = [window[256 - 32 * (j + 1): 256 - 32 * j] for j in range(4)]   # AES-256 w[4r-8..4r-5]
+        low = [window[128 - 32 * (j + 1): 128 - 32 * j] for j in range(4)]    # w[4r-4..4r-1]
+        if r == 1 and not self._aes128:
+            return window[:128], window
+        s = [sub(o) for o in _octets(window[:32], 4)]      # SubWord(w[4r-1])
+        rot = _join(s[1:] + s[:1])
+        rcon256 = RCON[r // 2 - 1] if r % 2 == 0 else 0
+        if not self._aes128:
+            t, base = (rot if r % 2 == 0 else _join(s)) ^ (rcon256 << 24), high
+        else:
+            rcon128 = RCON_128[r - 1] if r <= ROUNDS_128 else 0
+            t = Mux(k128 | (r % 2 == 0), rot, _join(s)) ^ (Mux(k128, rcon128, rcon256) << 24)
+            base = [Mux(k128, lo, hi) for lo, hi in zip(low, high)]
+        new = [Signal(32, name=f"w{4 * r + j}") for j in range(4)]   # FIPS-197 w[4r..4r+3]
+        for j in range(4):
+            m.d.comb += new[j].eq(base[j] ^ (t if j == 0 else new[j - 1]))
+        rk = Cat(*reversed(new))
+        if r == 1:      # AES-256's round-1 key is the key's second half: the window as it is
+            return Mux(k128, rk, window[:128]), Cat(Mux(k128, rk, window[:128]), window[128:])
+        return rk, Cat(rk, window[:128])

@@ -21,7 +21,7 @@ import sys
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-from .aes import Aes256
+from .aes import Aes
 from .endpoint import Decap, Encap
 from .esp import EspDecap, EspEncap
 from .gcm import Gcm
@@ -48,7 +48,7 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
                   {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame}),
         "gcm": (Gcm(side_width=8), {"side_width": 8}),
         "kdf": (KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
-        "aes256": (Aes256(user_shape=16), {"user_width": 16}),
+        "aes256": (Aes(user_shape=16), {"user_width": 16}),
         "ghash": (Ghash(), {}),
         "keytable": (KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
     }

@@ -1,7 +1,8 @@
-"""AES-256-GCM stream engine (NIST SP 800-38D): one 16-octet block per cycle, a new key
-every packet, encrypt or decrypt with tag check, 96-bit nonces, 128-bit tags.
+"""AES-GCM stream engine (NIST SP 800-38D): one 16-octet block per cycle, a new key
+every packet, encrypt or decrypt with tag check, 96-bit nonces, 128-bit tags; AES-256,
+and with ``key_sizes=(128, 256)`` AES-128 too, chosen per packet by its context.
 
-:class:`Gcm` runs two :class:`hw.aes.Aes256` pipelines (key per block) and one
+:class:`Gcm` runs two :class:`hw.aes.Aes` pipelines (key per block) and one
 :class:`hw.ghash.Ghash` (hash key per message). The *hash-key pipeline* computes
 ``H = AES(K, 0^128)`` of each context as it is accepted, ahead of the packet; the
 *data pipeline* takes the packet's beats (text beats with the counter blocks ``inc32``
@@ -13,9 +14,10 @@ untouched, so beats leave in the order they came.
 Ports (``amaranth.lib.stream``; Verilog ``ctx__valid/ready/payload``, ``i__...``,
 ``o__...``, clock ``clk``, reset ``rst``):
 
-* ``ctx`` (sink), one transfer per packet, in packet order, :data:`CtxLayout`: ``key``
-  (256, the first key octet in bits 255..248), ``nonce`` (96, first octet in bits
-  95..88), ``decrypt``. Copied on acceptance: up to :data:`AHEAD` contexts are taken
+* ``ctx`` (sink), one transfer per packet, in packet order, :func:`ctx_layout`: ``key``
+  (256, the first key octet in bits 255..248; an AES-128 key in bits 255..128),
+  ``nonce`` (96, first octet in bits 95..88), ``decrypt``, and with AES-128 built in
+  ``k128`` (1: the packet is AES-128-GCM; latency and rate are the same for both). Copied on acceptance: up to :data:`AHEAD` contexts are taken
   ahead of their packets (their H computed meanwhile).
 * ``i`` (sink), the packet's beats, AXI-Stream style (:func:`beat_layout`): ``data``
   (128, octet k in lane k = bits 8k+7..8k, the first octet in lane 0), ``keep`` (16,
@@ -74,11 +76,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .aes import Aes256
+from .aes import Aes
 from .ghash import Ghash
 from .realign import keep_count, keep_lanes
 
-__all__ = ["Gcm", "Kind", "CtxLayout", "beat_layout", "out_layout", "EXTRA_CYCLES", "AHEAD", "bswap128"]
+__all__ = ["Gcm", "Kind", "ctx_layout", "beat_layout", "out_layout", "EXTRA_CYCLES", "AHEAD", "bswap128"]
 
 #: Cycles a packet takes beyond its AAD and TEXT blocks (the tag beat), ``o`` ready.
 EXTRA_CYCLES = 1
@@ -102,7 +104,12 @@ class Kind(enum.Enum, shape=2):
 _Slot = data.StructLayout({"aad": 1, "text": 1, "end": 1, "pass_": 1})
 
 
-CtxLayout = data.StructLayout({"key": 256, "nonce": 96, "decrypt": 1})
+def ctx_layout(key_sizes=(256,)) -> data.StructLayout:
+    """Payload of ``ctx``: key, nonce, direction, and ``k128`` if AES-128 is built in."""
+    fields = {"key": 256, "nonce": 96, "decrypt": 1}
+    if 128 in key_sizes:
+        fields["k128"] = 1
+    return data.StructLayout(fields)
 
 
 def beat_layout(side_width: int) -> data.StructLayout:
@@ -128,15 +135,18 @@ def bswap128(v):
 
 
 class Gcm(wiring.Component):
-    """AES-256-GCM encrypt/decrypt of packets, one block per cycle (see module docstring).
+    """AES-GCM encrypt/decrypt of packets, one block per cycle (see module docstring).
 
     ``side_width``: width of ``user.side``, a sideband that travels with each beat.
+    ``key_sizes``: ``(256,)`` or ``(128, 256)`` (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, side_width: int = 8):
+    def __init__(self, side_width: int = 8, key_sizes=(256,)):
         self._side_width = side_width
+        self._key_sizes = tuple(sorted(key_sizes))
+        self._ctx = ctx_layout(self._key_sizes)
         super().__init__({
-            "ctx": In(stream.Signature(CtxLayout)),
+            "ctx": In(stream.Signature(self._ctx)),
             "i": In(stream.Signature(beat_layout(side_width))),
             "o": Out(stream.Signature(out_layout(side_width))),
         })
@@ -145,12 +155,12 @@ class Gcm(wiring.Component):
         m = Module()
         slot_user = data.StructLayout({
             "slot": _Slot, "decrypt": 1, "data": 128, "keep": 16, "side": self._side_width})
-        m.submodules.aes = aes = Aes256(user_shape=slot_user)
-        m.submodules.hkey = hkey = Aes256(user_shape=1)
+        m.submodules.aes = aes = Aes(user_shape=slot_user, key_sizes=self._key_sizes)
+        m.submodules.hkey = hkey = Aes(user_shape=1, key_sizes=self._key_sizes)
         m.submodules.ghash = ghash = Ghash()
 
         # ---- contexts: copied, and H = AES(K, 0) computed ahead of the packet ----------
-        m.submodules.ctxs = ctxs = fifo.SyncFIFOBuffered(width=CtxLayout.size, depth=AHEAD)
+        m.submodules.ctxs = ctxs = fifo.SyncFIFOBuffered(width=self._ctx.size, depth=AHEAD)
         m.submodules.hs = hs = fifo.SyncFIFOBuffered(width=128, depth=AHEAD)
         take_ctx = self.ctx.valid & ctxs.w_rdy & hkey.i.ready
         m.d.comb += [
@@ -158,11 +168,12 @@ class Gcm(wiring.Component):
             ctxs.w_en.eq(take_ctx), ctxs.w_data.eq(self.ctx.payload),
             hkey.i.valid.eq(take_ctx), hkey.i.payload.key.eq(self.ctx.payload.key),
             hkey.i.payload.block.eq(0),
+            *([hkey.i.payload.k128.eq(self.ctx.payload.k128)] if 128 in self._key_sizes else []),
             hs.w_en.eq(hkey.o.valid), hs.w_data.eq(hkey.o.payload.block), hkey.o.ready.eq(hs.w_rdy),
         ]
 
         # ---- issue: the beats, then (encrypt) the end slot ----------------------------
-        ctx, beat = data.View(CtxLayout, ctxs.r_data), self.i.payload
+        ctx, beat = data.View(self._ctx, ctxs.r_data), self.i.payload
         started = Signal()          # the current packet has issued a slot
         end_pending = Signal()      # encrypt: last beat issued, end slot next
         ctr = Signal(32, init=2)    # inc32 counter of the next TEXT beat
@@ -176,6 +187,8 @@ class Gcm(wiring.Component):
             aes.i.payload.key.eq(ctx.key),
             slot_in.decrypt.eq(ctx.decrypt),
         ]
+        if 128 in self._key_sizes:
+            m.d.comb += aes.i.payload.k128.eq(ctx.k128)
         issued = aes.i.valid & aes.i.ready
         packet_done = Signal()      # the packet's last slot issues now
         with m.If(end_pending):

@@ -5,7 +5,7 @@ Two components:
 * :class:`Cmac2` — AES-256-CMAC of two complete one-block messages under one key:
   ``T_j = AES(K, M_j xor K1)``, ``K1 = dbl(AES(K, 0))`` (SP 800-38B with a complete
   last block). Three AES operations per request, all through **one** shared, fully
-  pipelined :class:`hw.aes.Aes256`: first ``L = AES(K, 0)``, then, when L returns, the
+  pipelined :class:`hw.aes.Aes`: first ``L = AES(K, 0)``, then, when L returns, the
   two message blocks on consecutive issue slots.
 * :class:`KdfEngine` — formats the two fixed-input blocks of the spec
   (``[i]_8 || "E0"/"E1" || 00 || ID8 || Epoch || 0100``) and runs :class:`Cmac2`;
@@ -32,7 +32,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .aes import Aes256
+from .aes import Aes
 
 __all__ = ["Cmac2", "KdfEngine", "dbl", "fixed_block"]
 
@@ -69,7 +69,7 @@ class Cmac2(wiring.Component):
         slot_bits = max(1, (depth - 1).bit_length())
         # AES sideband: which request slot, and which pass (l: L = AES(K, 0); else h2 ? T2 : T1)
         user = data.StructLayout({"slot": slot_bits, "l": 1, "h2": 1})
-        m.submodules.aes = aes = Aes256(user_shape=user)
+        m.submodules.aes = aes = Aes(user_shape=user)
 
         # request contexts, written at admission, read when their L returns
         m.submodules.ctx = ctx = Memory(shape=self.req_layout, depth=depth, init=[])

@@ -1,4 +1,5 @@
-"""cocotb checks of hw.aes.Aes256: NIST AESAVS KAT records, random per-block keys, backpressure.
+"""cocotb checks of hw.aes.Aes: NIST AESAVS KAT records, random per-block keys (and key
+sizes, when the build has AES-128), backpressure.
 
 Expected values: the ``cryptography-vectors`` KAT files and ``cryptography``'s AES-ECB.
 """
@@ -9,16 +10,18 @@ import random
 import cocotb
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from hw.aes import LATENCY, Aes256
+from hw.aes import LATENCY, Aes
 from tb.nist import load_rsp
 from tb.stream import pack, start_bench, unpack
 
 N = int(os.environ.get("AES_N", "300"))
 USER_WIDTH = 16
-TOP = Aes256(user_shape=USER_WIDTH)
+#: the build's key sizes, e.g. "128,256" (tests/test_aes.py sets it)
+SIZES = tuple(int(s) for s in os.environ.get("AES_KEYS", "256").split(","))
+TOP = Aes(user_shape=USER_WIDTH, key_sizes=SIZES)
 IN = TOP.i.payload.shape()
 OUT = TOP.o.payload.shape()
-KAT_FILES = ["ECBVarKey256.rsp", "ECBVarTxt256.rsp", "ECBKeySbox256.rsp", "ECBGFSbox256.rsp"]
+KAT_FILES = [f"ECB{kind}{size}.rsp" for size in SIZES for kind in ("VarKey", "VarTxt", "KeySbox", "GFSbox")]
 
 
 def _ecb(key: bytes, block: bytes) -> bytes:
@@ -27,11 +30,11 @@ def _ecb(key: bytes, block: bytes) -> bytes:
 
 
 def _random_cases(seed: int) -> list[tuple[bytes, bytes, bytes]]:
-    """N random (key, block, expected) with a new key every block."""
+    """N random (key, block, expected) with a new key (of a random size of the build) every block."""
     rng = random.Random(seed)
     cases = []
     for _ in range(N):
-        k, p = rng.randbytes(32), rng.randbytes(16)
+        k, p = rng.randbytes(rng.choice(SIZES) // 8), rng.randbytes(16)
         cases.append((k, p, _ecb(k, p)))
     return cases
 
@@ -39,7 +42,8 @@ def _random_cases(seed: int) -> list[tuple[bytes, bytes, bytes]]:
 async def _run(dut, cases, idle, stall, seed):
     """cases: (key, plaintext, expected ciphertext) bytes; returns the source and the sink."""
     src, sink, _ = await start_bench(dut, idle, stall, seed)
-    await src.send([pack(IN, key=int.from_bytes(k, "big"), block=int.from_bytes(p, "big"), user=n % (1 << USER_WIDTH))
+    await src.send([pack(IN, key=int.from_bytes(k.ljust(32, b"\0"), "big"), block=int.from_bytes(p, "big"),
+                         user=n % (1 << USER_WIDTH), **({"k128": int(len(k) == 16)} if 128 in SIZES else {}))
                     for n, (k, p, _) in enumerate(cases)])
     got = [unpack(OUT, v) for v in await sink.wait_for(len(cases), 50 * len(cases) + 100)]
     assert len(got) == len(cases)
@@ -56,7 +60,7 @@ async def nist_kat_records(dut):
         recs = [r for r in load_rsp(os.path.join("ciphers", "AES", "ECB", name)) if r["section"] == "ENCRYPT"]
         assert recs, name
         cases += [(bytes.fromhex(r["KEY"]), bytes.fromhex(r["PLAINTEXT"]), bytes.fromhex(r["CIPHERTEXT"])) for r in recs]
-    dut._log.info(f"{len(cases)} NIST KAT records, a new key every block")
+    dut._log.info(f"{len(cases)} NIST KAT records ({KAT_FILES}), a new key every block")
     await _run(dut, cases, idle=0.0, stall=0.0, seed=1)
 
 

@@ -1,12 +1,14 @@
 """cocotb checks of hw.gcm.Gcm against NIST CAVP GCM records and ``cryptography``.
 
-Expected values: ``gcmEncryptExtIV256.rsp`` / ``gcmDecrypt256.rsp`` of the
+Expected values: ``gcmEncryptExtIV{128,256}.rsp`` / ``gcmDecrypt{128,256}.rsp`` of the
 ``cryptography-vectors`` package (every 96-bit-IV, 128-bit-tag record; FAIL records must
 fail), ``cryptography``'s AESGCM for random packets, and its AES-CTR (counter block
 ``nonce || 00000002``, SP 800-38D's GCTR) for the plaintext a decrypt releases before a
 failing tag is known. Nothing is computed by the code under test.
 
-Environment: ``GCM_N`` random packets; ``GCM_RESULTS`` a file for the benchmark.
+Environment: ``GCM_N`` random packets; ``GCM_RESULTS`` a file for the benchmark;
+``GCM_KEYS`` the build's key sizes ("256" or "128,256"): with AES-128 the NIST records
+of both sizes run mixed, and random packets pick their key size.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hw.gcm import EXTRA_CYCLES, CtxLayout, Kind, beat_layout, out_layout
+from hw.gcm import EXTRA_CYCLES, Kind, beat_layout, ctx_layout, out_layout
 from tb.nist import load_rsp
 from tb.stream import Source, pack, start_bench, unpack
 
 N = int(os.environ.get("GCM_N", "40"))
+SIZES = tuple(int(s) for s in os.environ.get("GCM_KEYS", "256").split(","))
+CTX = ctx_layout(SIZES)
 SIDE = 8
 IN = beat_layout(SIDE)
 OUT = out_layout(SIDE)
@@ -138,8 +142,9 @@ class Bench:
             beats += input_beats(p, n % 256, self.rng, p_null)
             want += expected_beats(p, n % 256)
         ctx = cocotb.start_soon(self.ctx_src.send([
-            pack(CtxLayout, key=int.from_bytes(p.key, "big"), nonce=int.from_bytes(p.nonce, "big"),
-                 decrypt=int(p.decrypt)) for p in packets]))
+            pack(CTX, key=int.from_bytes(p.key.ljust(32, b"\0"), "big"), nonce=int.from_bytes(p.nonce, "big"),
+                 decrypt=int(p.decrypt), **({"k128": int(len(p.key) == 16)} if 128 in SIZES else {}))
+            for p in packets]))
         data = cocotb.start_soon(self.src.send(beats))
         await sink.wait_for(first + len(want), 40 * len(want) + 500)
         await ctx
@@ -162,7 +167,14 @@ class Bench:
         return ends
 
 
-def _nist(name: str, decrypt: bool) -> list[Packet]:
+def _nist(kind: str, decrypt: bool) -> list[Packet]:
+    """Every 96-bit-IV, 128-bit-tag record of ``gcm<kind><size>.rsp`` for each size of the
+    build, interleaved (a new key size every packet where both are built)."""
+    per_size = [_nist_file(f"gcm{kind}{size}.rsp", decrypt) for size in SIZES]
+    return [p for group in zip(*per_size) for p in group]
+
+
+def _nist_file(name: str, decrypt: bool) -> list[Packet]:
     recs = [r for r in load_rsp(f"ciphers/AES/GCM/{name}")
             if r["params"]["IVlen"] == "96" and r["params"]["Taglen"] == "128"]
     assert len(recs) == 375, f"{name}: {len(recs)} records"
@@ -184,12 +196,12 @@ def _nist(name: str, decrypt: bool) -> list[Packet]:
 @cocotb.test()
 async def nist_gcm_encrypt_records(dut):
     bench = await Bench(dut).start()
-    await bench.run(_nist("gcmEncryptExtIV256.rsp", decrypt=False))
+    await bench.run(_nist("EncryptExtIV", decrypt=False))
 
 
 @cocotb.test()
 async def nist_gcm_decrypt_records_fail_must_fail(dut):
-    packets = _nist("gcmDecrypt256.rsp", decrypt=True)
+    packets = _nist("Decrypt", decrypt=True)
     dut._log.info(f"{len(packets)} decrypt records, {sum(not p.tag_ok for p in packets)} FAIL")
     bench = await Bench(dut).start(idle=0.2, stall=0.2, seed=21)
     await bench.run(packets)
@@ -204,7 +216,7 @@ def random_packets(rng: random.Random, n: int, max_len: int = 2048) -> list[Pack
 
     out = []
     for _ in range(n):
-        key, nonce = rng.randbytes(32), rng.randbytes(12)
+        key, nonce = rng.randbytes(rng.choice(SIZES) // 8), rng.randbytes(12)
         aad, pt = rng.randbytes(length()), rng.randbytes(length())
         if rng.random() < 0.5:
             out.append(sealed(key, nonce, aad, pt))
@@ -251,7 +263,7 @@ async def benchmark_back_to_back_new_key_per_packet(dut):
             k = 24
             packets = []
             for _ in range(k):
-                key, nonce, pt = rng.randbytes(32), rng.randbytes(12), rng.randbytes(size)
+                key, nonce, pt = rng.randbytes(SIZES[len(packets) % len(SIZES)] // 8), rng.randbytes(12), rng.randbytes(size)
                 p = sealed(key, nonce, b"", pt)
                 packets.append(opened(key, nonce, b"", p.out_text, p.out_tag) if decrypt else p)
             ends = await bench.run(packets)

@@ -21,7 +21,7 @@ from tb.sim import ROOT
 LONGEST = (
     "test_proxy.py::test_proxy[verilator]",
     "test_proxy.py::test_proxy[icarus]",
-    "test_gcm.py::test_gcm[icarus]",
+    "test_gcm.py::test_gcm[aes128+256-icarus]",
     "test_esp.py::test_esp[decap-verilator]",
     "test_endpoint.py::test_endpoint[encap-icarus]",
     "test_endpoint.py::test_endpoint[decap-icarus]",
@@ -30,7 +30,10 @@ LONGEST = (
     "test_esp.py::test_esp[encap-verilator]",
     "test_cli.py::test_verilog_and_summary",
     "test_esp.py::test_esp[decap-icarus]",
-    "test_gcm.py::test_gcm[verilator]",
+    "test_gcm.py::test_gcm[aes128+256-verilator]",
+    "test_gcm.py::test_gcm[aes256-verilator]",
+    "test_aes.py::test_aes[aes256-verilator]",
+    "test_aes.py::test_aes[aes128+256-verilator]",
 )
 
 

@@ -1,8 +1,8 @@
-"""hw.aes.Aes256 under both simulators (cocotb testbench tb/aes_tb.py)."""
+"""hw.aes.Aes under both simulators, both builds (cocotb testbench tb/aes_tb.py)."""
 
 import pytest
 
-from hw.aes import SBOX, Aes256
+from hw.aes import SBOX, Aes
 from tb.sim import SIMULATORS, run
 
 COUNTS = {"icarus": 500, "verilator": 3000}
@@ -16,6 +16,8 @@ def test_sbox_table_matches_fips197_spot_values() -> None:
 
 @pytest.mark.sim
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_aes256(simulator: str) -> None:
-    run(Aes256(user_shape=16), name="aes256", test_module="tb.aes_tb", simulator=simulator,
-        extra_env={"AES_N": str(COUNTS[simulator])})
+@pytest.mark.parametrize("sizes", [(256,), (128, 256)], ids=["aes256", "aes128+256"])
+def test_aes(simulator: str, sizes: tuple[int, ...]) -> None:
+    name = "aes" + "_".join(map(str, sizes))
+    run(Aes(user_shape=16, key_sizes=sizes), name=name, test_module="tb.aes_tb", simulator=simulator,
+        extra_env={"AES_N": str(COUNTS[simulator]), "AES_KEYS": ",".join(map(str, sizes))})

@@ -6,7 +6,9 @@ import random
 from amaranth.sim import Simulator
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from hw.aes import LATENCY, RCON, SBOX, Aes256
+import pytest
+
+from hw.aes import LATENCY, RCON, SBOX, Aes
 
 
 def _ecb(key: bytes, block: bytes) -> bytes:
@@ -56,9 +58,10 @@ def test_sbox_table_matches_cryptography() -> None:
 
 
 def _simulate(cases, idle: float, stall: float, seed: int, user_width: int = 8, dut=None):
-    """Run the core on ``cases`` (key, block) under amaranth.sim; returns [(block, user,
-    cycle)] in output order and the input cycles."""
-    dut = dut or Aes256(user_shape=user_width)
+    """Run the core on ``cases`` (key, block) under amaranth.sim, a 16-octet key as
+    AES-128 (``k128``, the key in the first half of the key field); returns [(block,
+    user, cycle)] in output order and the input cycles."""
+    dut = dut or Aes(user_shape=user_width, key_sizes=(128, 256))
     rng = random.Random(seed)
     got, sent = [], []
     sim = Simulator(dut)
@@ -70,8 +73,11 @@ def _simulate(cases, idle: float, stall: float, seed: int, user_width: int = 8, 
                 ctx.set(dut.i.valid, 0)
                 await ctx.tick()
             ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, {"key": int.from_bytes(key, "big"), "block": int.from_bytes(block, "big"),
-                                    "user": n % (1 << user_width)})
+            fields = {"key": int.from_bytes(key.ljust(32, b"\0"), "big"), "block": int.from_bytes(block, "big"),
+                      "user": n % (1 << user_width)}
+            if len(key) == 16:
+                fields["k128"] = 1
+            ctx.set(dut.i.payload, fields)
             await ctx.tick().until(dut.i.ready)
             sent.append(cycle[0])
         ctx.set(dut.i.valid, 0)
@@ -103,10 +109,16 @@ def _check(cases, got, user_width=8):
         assert ct.to_bytes(16, "big") == _ecb(key, block), f"block {n}"
 
 
-def test_core_new_key_every_block_full_rate() -> None:
+SIZES = {"aes256": ((256,), [32]), "aes128+256": ((128, 256), [16, 32])}
+
+
+@pytest.mark.parametrize("build", SIZES)
+def test_core_new_key_every_block_full_rate(build: str) -> None:
+    """Any mix of key sizes, a new key every block: one block per cycle, LATENCY for both."""
+    sizes, lengths = SIZES[build]
     rng = random.Random(11)
-    cases = [(rng.randbytes(32), rng.randbytes(16)) for _ in range(40)]
-    got, sent = _simulate(cases, idle=0.0, stall=0.0, seed=1)
+    cases = [(rng.randbytes(rng.choice(lengths)), rng.randbytes(16)) for _ in range(40)]
+    got, sent = _simulate(cases, idle=0.0, stall=0.0, seed=1, dut=Aes(user_shape=8, key_sizes=sizes))
     _check(cases, got)
     assert sent == list(range(sent[0], sent[0] + len(cases))), "input refused while the sink was ready"
     assert [c for _, _, c in got] == [s + LATENCY for s in sent], "latency / one block per cycle"
@@ -114,18 +126,25 @@ def test_core_new_key_every_block_full_rate() -> None:
 
 def test_core_idle_source_and_stalling_sink() -> None:
     rng = random.Random(12)
-    cases = [(rng.randbytes(32), rng.randbytes(16)) for _ in range(60)]
+    cases = [(rng.randbytes(rng.choice([16, 32])), rng.randbytes(16)) for _ in range(60)]
     got, _ = _simulate(cases, idle=0.3, stall=0.5, seed=2)
     _check(cases, got)
 
 
 def test_core_user_struct_and_zero_width() -> None:
     """The sideband may be any shape (here empty); the layout offsets are as documented."""
-    dut = Aes256(user_shape=0)
+    dut = Aes(user_shape=0, key_sizes=(128, 256))
     lay_i, lay_o = dut.i.payload.shape(), dut.o.payload.shape()
-    assert (lay_i["key"].offset, lay_i["block"].offset, lay_i["user"].offset) == (0, 256, 384)
+    assert (lay_i["key"].offset, lay_i["block"].offset, lay_i["user"].offset, lay_i["k128"].offset) == (0, 256, 384, 384)
+    assert "k128" not in [name for name, _ in Aes(user_shape=0).i.payload.shape()]
     assert (lay_o["block"].offset, lay_o["user"].offset) == (0, 128)
     rng = random.Random(13)
-    cases = [(rng.randbytes(32), rng.randbytes(16)) for _ in range(4)]
+    cases = [(rng.randbytes(32), rng.randbytes(16)) for _ in range(4)] + [(rng.randbytes(16), rng.randbytes(16))]
     got, _ = _simulate(cases, idle=0.0, stall=0.0, seed=3, user_width=0, dut=dut)
     assert [ct.to_bytes(16, "big") for ct, _, _ in got] == [_ecb(k, b) for k, b in cases]
+
+
+def test_key_sizes_validated() -> None:
+    for bad in [(128,), (192, 256), (), (512,)]:
+        with pytest.raises(ValueError, match="key_sizes"):
+            Aes(key_sizes=bad)

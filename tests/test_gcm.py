@@ -1,5 +1,5 @@
 """hw.gcm.Gcm under both simulators (cocotb testbench tb/gcm_tb.py); the benchmark
-figures go to results/gcm_<simulator>.txt."""
+figures go to results/gcm<sizes>_<simulator>.txt."""
 
 import pytest
 
@@ -10,10 +10,18 @@ from tb.sim import ROOT, SIMULATORS, run
 COUNTS = {"icarus": 30, "verilator": 400}
 
 
+#: the AES-256-only build also runs, under both simulators, inside every EESP top; here
+#: under Verilator (suite time); the two-size build under both
+BUILDS = [pytest.param((256,), "verilator", id="aes256-verilator")] + \
+    [pytest.param((128, 256), s, id=f"aes128+256-{s}") for s in SIMULATORS]
+
+
 @pytest.mark.sim
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_gcm(simulator: str) -> None:
+@pytest.mark.parametrize("sizes,simulator", BUILDS)
+def test_gcm(simulator: str, sizes: tuple[int, ...]) -> None:
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
-    run(Gcm(side_width=8), name="gcm", test_module="tb.gcm_tb", simulator=simulator,
-        extra_env={"GCM_N": str(COUNTS[simulator]), "GCM_RESULTS": str(results / f"gcm_{simulator}.txt")})
+    name = "gcm" + "_".join(map(str, sizes))
+    run(Gcm(side_width=8, key_sizes=sizes), name=name, test_module="tb.gcm_tb", simulator=simulator,
+        extra_env={"GCM_N": str(COUNTS[simulator]), "GCM_KEYS": ",".join(map(str, sizes)),
+                   "GCM_RESULTS": str(results / f"{name}_{simulator}.txt")})

@@ -27,7 +27,7 @@ import re
 
 import pytest
 
-from hw.aes import Aes256
+from hw.aes import Aes
 from hw.endpoint import Decap, Encap
 from hw.esp import EspDecap, EspEncap
 from hw.gcm import Gcm
@@ -35,7 +35,7 @@ from hw.kdf import KdfEngine
 from hw.keytable import KeyTable
 from tb.lint import verilator_warnings
 
-CORES = {"aes256": lambda: Aes256(user_shape=16), "kdf": lambda: KdfEngine(tag_width=8),
+CORES = {"aes256": lambda: Aes(user_shape=16), "kdf": lambda: KdfEngine(tag_width=8),
          "gcm": lambda: Gcm(side_width=8)}
 TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8), "decap": Decap, "encap": Encap,
         "espdecap": EspDecap, "espencap": EspEncap}
