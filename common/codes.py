@@ -48,3 +48,10 @@ class Code(enum.IntEnum):
     ESP_TRUNCATED = 23     #: frame shorter than SPI + SN + IV + trailer + ICV
     # Sender side (EESP).
     NO_CONTEXT = 24        #: the sender context was never written, or was cleared (or lost at reset)
+    # PSP profile (spec section 12); PSP also uses UNKNOWN_KEY, AUTH_FAIL, COUNTER_EXHAUSTED,
+    # NO_CONTEXT, TOO_LONG and BAD_FRAMING.
+    PSP_TRUNCATED = 25     #: frame shorter than O + header (16) + ICV (16), or (send) O past its end
+    PSP_BAD_VERSION = 26   #: Version not 0 (AES-GCM-128) or 1 (AES-GCM-256)
+    PSP_BAD_HEADER = 27    #: the always-1 bit is 0, or Hdr Ext Len < 1 (+1 with V set)
+    PSP_BAD_SPI = 28       #: SPI's low 31 bits are 0 (reserved)
+    PSP_BAD_OFFSET = 29    #: header extension or crypt offset reaches past the payload

@@ -259,12 +259,14 @@ def frames_to_segmenter(m, frames, seg, segq):
 
 def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
     """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
-    None) into the GCM; its context from ``ctxq`` (key above a 96-bit nonce)."""
+    None) into the GCM; its context from ``ctxq``: ``Cat(nonce (96), key (256))``, and
+    ``k128`` above them where the GCM has AES-128 built in."""
     b = beats.payload
     kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
     m.d.comb += [
         gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
-        gcm.ctx.payload.key.eq(ctxq.r_data[96:]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
+        gcm.ctx.payload.key.eq(ctxq.r_data[96:352]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
+        *([gcm.ctx.payload.k128.eq(ctxq.r_data[352])] if "k128" in dict(iter(gcm.ctx.payload.shape())) else []),
         gcm.ctx.payload.decrypt.eq(decrypt),
         gcm.i.valid.eq(beats.valid), beats.ready.eq(gcm.i.ready),
         gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),

@@ -1,4 +1,5 @@
-"""Minimal ESP (docs/spec.md section 9): RFC 4303 frames with AES-256-GCM per RFC 4106,
+"""Minimal ESP (docs/spec.md section 9): RFC 4303 frames with AES-GCM per RFC 4106 (a
+128- or 256-bit key per SA),
 SA tables keyed by SPI (receive) and by index (send), ESN, the anti-replay window, the
 padding and its check. :class:`EspDecap` receives, :class:`EspEncap` sends.
 
@@ -14,8 +15,8 @@ AXI-Stream lane order as :mod:`hw.datapath`; every input beat but a frame's last
   refused frame ever leaves). A dummy frame (Next Header 59) is verified, marked in the
   window and always dropped, counted as ESP_DUMMY;
 * ``sawr`` (sink, :func:`sa_layout`) management writes, always ready, in effect from the
-  next cycle: SA ``index`` holds ``spi``, ``key`` (AES-256, the first key octet in bits
-  255..248), ``salt`` (the first salt octet in bits 31..24), ``esn``, ``check_pad`` (the
+  next cycle: SA ``index`` holds ``spi``, ``key`` (the first key octet in bits
+  255..248: AES-256, or with ``k128`` = 1 AES-128 in bits 255..128, the rest ignored), ``salt`` (the first salt octet in bits 31..24), ``esn``, ``check_pad`` (the
   padding octets must be 1, 2, ...), and its receive window restarts at ``highest``
   (the highest SN T, normally 0) with no SN marked; ``valid`` = 0 removes the SA. Keys
   never come back out of a port. A write that would install an SPI below 256, or one
@@ -67,7 +68,7 @@ MIN = HDR + 2 + ICV         # and Pad Length, Next Header (spec 9.3 step 1)
 def tx_sa_layout(sas: int) -> data.StructLayout:
     """A management write of a sending SA (:class:`EspEncap`)."""
     return data.StructLayout({"index": max(1, (sas - 1).bit_length()), "valid": 1, "spi": 32, "key": 256,
-                              "salt": 32, "esn": 1, "next_sn": 65})
+                              "salt": 32, "esn": 1, "next_sn": 65, "k128": 1})
 
 
 def esp_in_user(sas: int) -> data.StructLayout:
@@ -78,7 +79,13 @@ def esp_in_user(sas: int) -> data.StructLayout:
 def sa_layout(sas: int) -> data.StructLayout:
     """A management write of an SA (:class:`EspDecap`)."""
     return data.StructLayout({"index": max(1, (sas - 1).bit_length()), "valid": 1, "spi": 32, "key": 256,
-                              "salt": 32, "esn": 1, "check_pad": 1, "highest": 64})
+                              "salt": 32, "esn": 1, "check_pad": 1, "highest": 64, "k128": 1})
+
+
+def _stored_key(w):
+    """The key of SA write ``w`` as the table keeps it: an AES-128 key (``k128``) in bits
+    255..128, the ignored half zeroed, so that equal keys compare equal (spec 9.5)."""
+    return Mux(w.k128, Cat(Const(0, 128), w.key[128:]), w.key)
 
 
 def _aad_keep(aad_len):
@@ -163,7 +170,7 @@ class EspDecap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S, W = self._sas, self._w
-        Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "salt": 32, "esn": 1, "check_pad": 1})
+        Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "k128": 1, "salt": 32, "esn": 1, "check_pad": 1})
         sas = Array([Signal(Sa, name=f"sa{k}") for k in range(S)])
         ts = Array([Signal(64, name=f"t{k}") for k in range(S)])
         maps = Array([Signal(W, name=f"bitmap{k}") for k in range(S)])
@@ -199,7 +206,7 @@ class EspDecap(wiring.Component):
         Job = data.StructLayout({"o": LEN, "n": LEN, "code": 5, "sa": range(S), "seq": 32, "sn": 64,
                                  "sendable": 1})
         Bounds3 = data.ArrayLayout(LEN, 3)
-        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
+        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96 + 1, depth=4)
         m.submodules.rpq = rpq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
         m.submodules.aadq = aadq = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=4)
         m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=8)
@@ -218,7 +225,7 @@ class EspDecap(wiring.Component):
             job.o.eq(d.o), job.n.eq(d.n), job.code.eq(code), job.sa.eq(idx), job.seq.eq(seq),
             job.sn.eq(sn), job.sendable.eq(sendable),
             descs.r_en.eq(all_room),
-            ctxq.w_data.eq(Mux(ok, Cat(iv, sa.salt, sa.key), 0)),     # a refused frame: key 0
+            ctxq.w_data.eq(Mux(ok, Cat(iv, sa.salt, sa.key, sa.k128), 0)),     # a refused frame: key 0
             rpq.w_data.eq(rp), osegq.w_data.eq(ob), jobq.w_data.eq(job),
             aadq.w_data.eq(Cat(aad, Const(0, 32), _aad_keep(aad_len), Const(0, 1))),
         ]
@@ -227,7 +234,7 @@ class EspDecap(wiring.Component):
         # ---- GCM: AAD beat first, then PASS (outer) | PASS (SPI, SN, IV) | TEXT | TAG ----
         m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
         m.submodules.prep = prep = Prepender(cls_bits=2)
-        m.submodules.gcm = gcm = Gcm(side_width=1)
+        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
         frames_to_segmenter(m, frames, regions, rpq)
         kinds = Array([k.value for k in (Kind.PASS, Kind.PASS, Kind.TEXT, Kind.TAG)])
         ab = data.View(FrameBeat, aadq.r_data)
@@ -291,8 +298,8 @@ class EspDecap(wiring.Component):
             cur.update(m, j.sn, ts[j.sa], maps[j.sa])
         with m.If(self.sawr.valid & ~refuse):       # a management write wins over an update
             m.d.sync += [sas[w.index].valid.eq(w.valid), sas[w.index].spi.eq(w.spi),
-                         sas[w.index].key.eq(w.key), sas[w.index].salt.eq(w.salt),
-                         sas[w.index].esn.eq(w.esn), sas[w.index].check_pad.eq(w.check_pad),
+                         sas[w.index].key.eq(_stored_key(w)), sas[w.index].k128.eq(w.k128),
+                         sas[w.index].salt.eq(w.salt), sas[w.index].esn.eq(w.esn), sas[w.index].check_pad.eq(w.check_pad),
                          ts[w.index].eq(w.highest), maps[w.index].eq(0)]
 
         # ---- egress: good frames cut after the payload; dummies always dropped -------------
@@ -390,7 +397,7 @@ class EspEncap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S = self._sas
-        Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "salt": 32, "esn": 1})
+        Sa = data.StructLayout({"valid": 1, "spi": 32, "key": 256, "k128": 1, "salt": 32, "esn": 1})
         sas = Array([Signal(Sa, name=f"sa{k}") for k in range(S)])
         sns = Array([Signal(65, name=f"sn{k}") for k in range(S)])
         Desc = data.StructLayout({"o": LEN, "n": LEN, "sa": range(S), "nh": 8, "ended": 5})
@@ -414,7 +421,7 @@ class EspEncap(wiring.Component):
         plain = d.n - d.o
         pad = (-(plain + 2))[:2]
         Bounds3 = data.ArrayLayout(LEN, 3)
-        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
+        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96 + 1, depth=4)
         m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
         m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * 16 + 5, depth=4)
         m.submodules.trlq = trlq = fifo.SyncFIFOBuffered(width=8 * 16 + 5, depth=4)
@@ -434,7 +441,7 @@ class EspEncap(wiring.Component):
             # refused: F[0..O), or the whole frame if O is past its end (not the tag beat)
             verdict.code.eq(code), verdict.o.eq(refused_cut(d.o, d.n)), verdict.n.eq(ALL),
             descs.r_en.eq(all_room),
-            ctxq.w_data.eq(Mux(ok, Cat(sn[:64], sa.salt, sa.key), 0)),     # a refused frame: key 0
+            ctxq.w_data.eq(Mux(ok, Cat(sn[:64], sa.salt, sa.key, sa.k128), 0)),     # a refused frame: key 0
             segq.w_data.eq(bounds),
             hdrq.w_data.eq(Cat(*spi_o, *sn_o[4:], *sn_o, Mux(ok, 16, 0)[:5])),
             trlq.w_data.eq(Cat(trailer, Const(0, 88), Mux(ok, pad + 2, 0)[:5])),
@@ -452,7 +459,7 @@ class EspEncap(wiring.Component):
         m.submodules.trl = trl = Inserter(3, user_shape=1, cls_bits=2, max_len=16)
         m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
         m.submodules.prep = prep = Prepender(cls_bits=2)
-        m.submodules.gcm = gcm = Gcm(side_width=1)
+        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
         frames_to_segmenter(m, frames, seg, segq)
         wiring.connect(m, seg.o, hdr.i)
         wiring.connect(m, hdr.o, trl.i)
@@ -487,13 +494,14 @@ class EspEncap(wiring.Component):
         # IV = [SN]_64 under the SA's key and salt: an install never moves the SN of that
         # key backwards (a frame taking the SN on this cycle counts), and never gives SN 0
         old, old_sn = sas[w.index], sns[w.index]
-        same_key = (old.key == w.key) & (old.salt == w.salt)
+        same_key = (old.key == _stored_key(w)) & (old.k128 == w.k128) & (old.salt == w.salt)
         behind = same_key & Mux(spend & (d.sa == w.index), w.next_sn <= old_sn, w.next_sn < old_sn)
         refuse = w.valid & ((w.spi < 256) | (w.next_sn == 0) | behind)
         m.d.comb += self.sawr.ready.eq(1)
         with m.If(self.sawr.valid & ~refuse):       # a management write wins over a frame's SN
             with m.If(w.valid):
-                m.d.sync += [sas[w.index].valid.eq(1), sas[w.index].spi.eq(w.spi), sas[w.index].key.eq(w.key),
+                m.d.sync += [sas[w.index].valid.eq(1), sas[w.index].spi.eq(w.spi),
+                             sas[w.index].key.eq(_stored_key(w)), sas[w.index].k128.eq(w.k128),
                              sas[w.index].salt.eq(w.salt), sas[w.index].esn.eq(w.esn), sns[w.index].eq(w.next_sn)]
             with m.Else():      # cleared: key, salt and SN kept for the check above
                 m.d.sync += sas[w.index].valid.eq(0)

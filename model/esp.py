@@ -1,4 +1,5 @@
-"""Minimal ESP mode: RFC 4303 with AES-256-GCM per RFC 4106 (docs/spec.md section 9).
+"""Minimal ESP mode: RFC 4303 with AES-GCM per RFC 4106, 128- or 256-bit keys chosen per
+SA (docs/spec.md section 9).
 
 A frame is ``bytes`` plus the offset ``O`` of the ESP header, as for EESP:
 ``outer (O octets) || SPI || SN32 || IV || ciphertext || ICV``. The outer octets are
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 SPI_MIN = 256                 #: SPI 0..255 are reserved (RFC 4303 section 2.1)
-KEY_LEN, SALT_LEN = 32, 4     #: AES-256 key and RFC 4106 salt (section 8.1)
+KEY_LENS, SALT_LEN = (16, 32), 4   #: AES-128 or AES-256 key, and RFC 4106 salt (section 8.1)
 IV_LEN, ICV_LEN = 8, 16
 HEADER_LEN = 4 + 4 + IV_LEN   #: SPI, SN, IV
 MIN_FRAME = HEADER_LEN + 2 + ICV_LEN  #: header, Pad Length, Next Header, ICV (spec 9.3 step 1)
@@ -106,7 +107,8 @@ class EspOpened(NamedTuple):
 
 @dataclass(eq=False)
 class SecurityAssociation:
-    """An ESP SA (spec 9.2): SPI 256..2^32-1, AES-256 ``key`` and 4-octet ``salt``, ESN flag,
+    """An ESP SA (spec 9.2): SPI 256..2^32-1, AES-128 or AES-256 ``key`` (16 or 32 octets)
+    and 4-octet ``salt``, ESN flag,
     window size ``window`` >= 64, and padding check flag.
 
     ``next_sn`` is the SN the next :meth:`seal` uses (1 for a new SA; set it to test
@@ -127,8 +129,8 @@ class SecurityAssociation:
     def __post_init__(self) -> None:
         if not SPI_MIN <= self.spi <= _M32:
             raise ValueError(f"SPI {self.spi} outside 256..2^32-1 (0..255 are never used on send)")
-        if len(self.key) != KEY_LEN:
-            raise ValueError(f"AES-256 key must be {KEY_LEN} octets, got {len(self.key)}")
+        if len(self.key) not in KEY_LENS:
+            raise ValueError(f"AES-GCM key must be 16 or 32 octets, got {len(self.key)}")
         if len(self.salt) != SALT_LEN:
             raise ValueError(f"salt must be {SALT_LEN} octets, got {len(self.salt)}")
         if self.window < MIN_WINDOW:
@@ -142,10 +144,11 @@ class SecurityAssociation:
 
     @classmethod
     def from_keymat(cls, spi: int, keymat: bytes, **kw: Any) -> SecurityAssociation:
-        """An SA from 36 octets of keying material ``key || salt`` (RFC 4106 section 8.1)."""
-        if len(keymat) != KEY_LEN + SALT_LEN:
-            raise ValueError(f"keying material must be {KEY_LEN + SALT_LEN} octets, got {len(keymat)}")
-        return cls(spi, keymat[:KEY_LEN], keymat[KEY_LEN:], **kw)
+        """An SA from keying material ``key || salt`` (RFC 4106 section 8.1): 20 octets for
+        AES-128-GCM, 36 for AES-256-GCM."""
+        if len(keymat) - SALT_LEN not in KEY_LENS:
+            raise ValueError(f"keying material must be 20 or 36 octets, got {len(keymat)}")
+        return cls(spi, keymat[:-SALT_LEN], keymat[-SALT_LEN:], **kw)
 
     @property
     def sn_limit(self) -> int:

@@ -50,12 +50,16 @@ def ref_frame(outer: bytes, payload: bytes, nh: int, sn: int, *, esn: bool = Fal
     return outer + struct.pack("!II", spi, sn & M32) + iv + ct
 
 
-def tx(sn: int = 1, esn: bool = False, spi: int = SPI) -> SecurityAssociation:
-    return SecurityAssociation(spi, KEY, SALT, esn=esn, next_sn=sn)
+def tx(sn: int = 1, esn: bool = False, spi: int = SPI, key: bytes = KEY) -> SecurityAssociation:
+    return SecurityAssociation(spi, key, SALT, esn=esn, next_sn=sn)
 
 
-def rx(esn: bool = False, spi: int = SPI, **kw) -> SecurityAssociation:
-    return SecurityAssociation(spi, KEY, SALT, esn=esn, **kw)
+def rx(esn: bool = False, spi: int = SPI, key: bytes = KEY, **kw) -> SecurityAssociation:
+    return SecurityAssociation(spi, key, SALT, esn=esn, **kw)
+
+
+#: an AES-256 and an AES-128 SA (RFC 4106 keying material of 36 and 20 octets)
+KEYS = pytest.mark.parametrize("key", [KEY, KEY[:16]], ids=["aes256", "aes128"])
 
 
 def code_of(fn, *args) -> Code:
@@ -473,7 +477,7 @@ def test_reserved_or_oversized_spi_refused_at_construction(spi: int) -> None:
         SecurityAssociation(spi, KEY, SALT)
 
 
-@pytest.mark.parametrize("kw", [dict(key=bytes(16)), dict(key=bytes(31)), dict(key=bytes(33)),
+@pytest.mark.parametrize("kw", [dict(key=bytes(15)), dict(key=bytes(24)), dict(key=bytes(31)), dict(key=bytes(33)),
                                 dict(salt=bytes(3)), dict(salt=bytes(5)), dict(window=63), dict(window=0)])
 def test_bad_parameters_refused(kw) -> None:
     args = dict(spi=256, key=KEY, salt=SALT) | kw
@@ -484,6 +488,11 @@ def test_bad_parameters_refused(kw) -> None:
 def test_keymat_is_key_then_salt() -> None:
     sa = SecurityAssociation.from_keymat(SPI, KEY + SALT)
     assert sa.seal(b"", 0, 4) == ref_frame(b"", b"", 4, 1)
+    sa = SecurityAssociation.from_keymat(SPI, KEY[:16] + SALT)     # 20 octets: AES-128-GCM
+    assert sa.seal(b"", 0, 4) == ref_frame(b"", b"", 4, 1, key=KEY[:16])
+    for n in (19, 21, 28, 35, 37):
+        with pytest.raises(ValueError, match="20 or 36"):
+            SecurityAssociation.from_keymat(SPI, bytes(n))
     assert SecurityAssociation(256, KEY, SALT, window=64).spi == 256
     with pytest.raises(ValueError):
         SecurityAssociation.from_keymat(SPI, KEY + SALT[:3])
@@ -558,18 +567,19 @@ SNS = [(False, 1), (False, 0x1234), (False, M32), (True, 1), (True, M32), (True,
        (True, (5 << 32) + 77), (True, (1 << 64) - 1)]
 
 
+@KEYS
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("esn,sn", SNS)
-def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
+def test_scapy_interop(mode: str, esn: bool, sn: int, key: bytes) -> None:
     raw, IP, IPv6, UDP, TCP, ESP, ScapySA, Raw = _scapy()
     extra, pkt, frame, offset, nh = scenario(mode, b"interop payload " + sn.to_bytes(8, "big"))
 
     def scapy_sa():
-        s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=KEY + SALT, esn_en=esn, **extra)
+        s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=key + SALT, esn_en=esn, **extra)
         s.seq_num, s.esn = sn & M32, sn >> 32
         return s
 
-    ours = tx(sn, esn).seal(frame, offset, nh)
+    ours = tx(sn, esn, key=key).seal(frame, offset, nh)
     assert ours[:offset] == frame[:offset]  # the engine never rewrites the outer octets
     # byte for byte when scapy is given our IV (= SN)
     theirs = raw(scapy_sa().encrypt(pkt, iv=struct.pack("!Q", sn)))
@@ -582,7 +592,7 @@ def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
         assert raw(opened) == frame
     # we open scapy's, with its own (random) IV
     theirs = raw(scapy_sa().encrypt(pkt))
-    got = rx(esn, rx_highest=sn - 1).open(theirs, offset)
+    got = rx(esn, key=key, rx_highest=sn - 1).open(theirs, offset)
     assert got == (theirs[:offset] + frame[offset:], nh)
     # scapy refuses a frame of ours whose ICV was altered
     from scapy.layers.ipsec import IPSecIntegrityError
@@ -592,13 +602,13 @@ def test_scapy_interop(mode: str, esn: bool, sn: int) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mode=st.sampled_from(MODES), body=st.binary(max_size=300), esn=st.booleans(),
-       sn=st.integers(1, M32) | st.integers(1, (1 << 64) - 1))
-def test_scapy_interop_random(mode: str, body: bytes, esn: bool, sn: int) -> None:
+       sn=st.integers(1, M32) | st.integers(1, (1 << 64) - 1), key=st.sampled_from([KEY, KEY[:16]]))
+def test_scapy_interop_random(mode: str, body: bytes, esn: bool, sn: int, key: bytes) -> None:
     raw, IP, IPv6, UDP, TCP, ESP, ScapySA, Raw = _scapy()
     sn = sn if esn else sn & M32 or 1
     extra, pkt, frame, offset, nh = scenario(mode, body)
-    s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=KEY + SALT, esn_en=esn, **extra)
+    s = ScapySA(ESP, spi=SPI, crypt_algo="AES-GCM", crypt_key=key + SALT, esn_en=esn, **extra)
     s.seq_num, s.esn = sn & M32, sn >> 32
-    ours = tx(sn, esn).seal(frame, offset, nh)
+    ours = tx(sn, esn, key=key).seal(frame, offset, nh)
     assert raw(s.encrypt(pkt, iv=struct.pack("!Q", sn)))[offset:] == ours[offset:]
-    assert rx(esn, rx_highest=sn - 1).open(ours, offset) == (frame, nh)
+    assert rx(esn, key=key, rx_highest=sn - 1).open(ours, offset) == (frame, nh)

@@ -24,7 +24,8 @@ SPEC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "spec.md"
 
 def _section_12() -> str:
     text = SPEC.read_text()
-    return text[text.index("### 12.1"):]
+    start = text.index("### 12.1")
+    return text[start:text.index("\n## 13.", start)]
 
 
 def _spec_examples() -> list[dict[str, bytes | int]]:
