@@ -15,12 +15,14 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
+from .gcm import Gcm, Kind
 from .parser import HeaderCapture
-from .realign import FrameBeat, Packer, Segmenter, TailFold, beat, keep_count, keep_lanes
+from .realign import FrameBeat, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
-__all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "Verdict", "Egress", "first_code", "trim",
+__all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "Verdict", "OpenJob", "open_frames",
+           "Egress", "first_code", "trim",
            "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
-           "frames_to_segmenter", "beats_to_gcm"]
+           "frames_to_segmenter", "beats_to_gcm", "repack_gcm", "release"]
 
 LEN = 16
 #: Default longest frame, in octets, of every top (parameter ``max_frame``).
@@ -36,6 +38,21 @@ ICV = 16
 Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset": 8, "ioffset": 8,
                              "next_header": 8})
 ALL = (1 << LEN) - 1
+#: ``user`` of an opened frame whose protocol header names its payload (ESP, PSP).
+NextHeaderUser = data.StructLayout({"error": 5, "next_header": 8})
+
+
+def sa_in_user(sas: int) -> data.StructLayout:
+    """``user`` of a send top whose frames name their SA (ESP, PSP), read on a frame's
+    first beat: O, the SA's index, and the Next Header the header carries."""
+    return data.StructLayout({"offset": LEN, "sa": max(1, (sas - 1).bit_length()), "next_header": 8})
+
+#: A stored frame, its key known, as a receive top hands it to :func:`open_frames`: the
+#: GCM context (``key``, an AES-128 key in bits 255..128 with ``k128``; ``nonce``), where
+#: its AAD and its ciphertext start and where the part of it removed from the output
+#: ends (the removed part starts at ``v.o``), its length ``n``, and its verdict so far.
+OpenJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "aad": LEN, "text": LEN, "drop": LEN,
+                             "n": LEN, "v": Verdict})
 
 
 def first_code(rules):
@@ -272,3 +289,103 @@ def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
         gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),
         gcm.i.payload.user.kind.eq(kind),
     ]
+
+
+def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256,)):
+    """The back half of every receive top: opens the stored ``frames`` (FIFO of
+    :data:`FrameBeat`, one frame after another) in the order of their jobs (``job``, an
+    :data:`OpenJob`, offered while ``job_valid``; a job whose ``v.code`` is not 0 is
+    refused: all PASS under key 0, nothing derived), decrypts ``F[aad .. text)`` as AAD
+    and ``F[text .. n - 16)`` as ciphertext under the 16-octet ICV at the end, removes
+    ``F[v.o .. drop)`` from the output, holds each frame until its tag is known and
+    releases it by its verdict through an :class:`Egress` (``user`` its ``m.user``) on
+    ``top.m``, with ``top.drop_bad``. A refused frame's ``next_header`` leaves as 0 (it is
+    unauthenticated). Returns (``job_ready``, the egress)."""
+    ok = job.v.code == 0
+    Bounds3 = data.ArrayLayout(LEN, 3)
+    Bounds2 = data.ArrayLayout(LEN, 2)
+    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
+    m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=ctx_width, depth=4)
+    m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
+    m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
+    m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
+    forks = (ctxq, segq, osegq, vq)
+    all_room = Cat(*[q.w_rdy for q in forks]).all()
+    bounds3 = Signal(Bounds3)
+    bounds2 = Signal(Bounds2)
+    # a refused frame is all PASS for the GCM (regions 1-3 empty at its end)
+    m.d.comb += [
+        bounds3[0].eq(Mux(ok, job.aad, job.n)),
+        bounds3[1].eq(Mux(ok, job.text, job.n)),
+        bounds3[2].eq(Mux(ok, job.n - ICV, job.n)),
+        bounds2[0].eq(job.v.o),
+        bounds2[1].eq(Mux(ok, job.drop, job.v.o)),
+        ctxq.w_data.eq(Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0)),
+        segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(job.v),
+    ]
+    m.d.comb += [q.w_en.eq(job_valid & all_room) for q in forks]
+
+    # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
+    m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes)
+    frames_to_segmenter(m, frames, regions, segq)
+    beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
+
+    # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
+    opack = unpack_gcm(m, gcm, osegq, 3, dropped=(1,))     # region 1: the header
+    m.submodules.out = out = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=1, depth=8)
+    m.d.comb += [
+        # the tag queue always has room for a frame's verdict when its last beat goes in
+        opack.o.ready.eq(out.w_rdy & tagq.w_rdy),
+        out.w_en.eq(opack.o.valid & opack.o.ready),
+        out.w_data.eq(Cat(opack.o.payload.data, opack.o.payload.keep, opack.o.payload.last)),
+        tagq.w_en.eq(opack.o.valid & opack.o.ready & opack.o.payload.last),
+        tagq.w_data.eq(opack.o.payload.user),
+    ]
+
+    # ---- egress: a frame starts once all of it and its tag are in --------------------
+    m.submodules.egress = egress = Egress(user)
+    v = data.View(Verdict, vq.r_data)
+    code = Signal(5)
+    m.d.comb += [
+        code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value))),
+        egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
+        egress.v.valid.eq(vq.r_rdy & tagq.r_rdy),
+        egress.v.payload.eq(v),
+        egress.v.payload.code.eq(code),
+        egress.v.payload.next_header.eq(Mux(code == 0, v.next_header, 0)),
+        vq.r_en.eq(egress.v.ready), tagq.r_en.eq(egress.v.ready),
+        egress.drop_bad.eq(top.drop_bad),
+    ]
+    wiring.connect(m, egress.m, wiring.flipped(top.m))
+    return all_room, egress
+
+
+def repack_gcm(m, gcm):
+    """Everything ``gcm`` returns (the tag beat of an encrypt included) packed into full
+    beats, one frame per packet. Returns the :class:`Packer`."""
+    m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
+    go = gcm.o.payload
+    m.d.comb += [
+        opack.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(opack.i.ready),
+        opack.i.payload.data.eq(go.data), opack.i.payload.count.eq(keep_count(go.keep)),
+        opack.i.payload.last.eq(go.last),
+    ]
+    return opack
+
+
+def release(m, top, opack, vq):
+    """A send top's output: the frames ``opack`` (a :class:`Packer`) sends, through an
+    :class:`Egress` with the verdicts of FIFO ``vq`` (one per frame), onto ``top.m``
+    (``user`` = :data:`OutUser`), with ``top.drop_bad``. Returns the egress."""
+    m.submodules.egress = egress = Egress()
+    m.d.comb += [
+        egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),
+        egress.i.payload.data.eq(opack.o.payload.data), egress.i.payload.keep.eq(opack.o.payload.keep),
+        egress.i.payload.last.eq(opack.o.payload.last),
+        egress.v.valid.eq(vq.r_rdy), vq.r_en.eq(egress.v.ready), egress.v.payload.eq(vq.r_data),
+        egress.drop_bad.eq(top.drop_bad),
+    ]
+    wiring.connect(m, egress.m, wiring.flipped(top.m))
+    return egress

@@ -44,14 +44,14 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import wire_stats
-from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, beats_to_gcm, first_code,
-                       frames_to_segmenter, gated, receive_ingress, refused_cut, send_ingress, unpack_gcm,
-                       write_barrier)
+from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, Verdict, beats_to_gcm, first_code,
+                       frames_to_segmenter, gated, open_frames, receive_ingress, refused_cut, release, repack_gcm,
+                       send_ingress, write_barrier)
 from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCheck, Parsed
-from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, beat, keep_count
+from .realign import Inserter, Packer, Segmenter, beat
 
 __all__ = ["Decap", "Encap", "MetaUser", "encap_user", "context_layout", "ContextState"]
 
@@ -84,7 +84,6 @@ class Decap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
-        beat_bits = FrameBeat.size
 
         # ---- ingress: store the frame, capture and check its header -----------------
         m.submodules.chk = chk = HeaderCheck(LEN)
@@ -120,72 +119,21 @@ class Decap(wiring.Component):
             kdf.i.payload.tag.eq(job),
         ]
 
-        # ---- fork each keyed job to the four consumers that follow -----------------------
+        # ---- open: GCM, header removed, held until the tag, released by the verdict -------
         done = data.View(Desc, kdf.o.payload.tag)
         p = done.p
-        ok = done.code == 0
         hdr_end = done.o + Cat(Const(0, 2), p.hl)
-        aad_start = done.o - Cat(Const(0, 2), p.ioffset)
-        ct_start = hdr_end + Cat(Const(0, 2), p.coffset)
-        icv_start = done.n - ICV
-        Bounds3 = data.ArrayLayout(LEN, 3)
-        Bounds2 = data.ArrayLayout(LEN, 2)
-        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
-        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
-        m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
-        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
-        forks = (ctxq, segq, osegq, vq)
-        all_room = Cat(*[q.w_rdy for q in forks]).all()
-        bounds3 = Signal(Bounds3)
-        bounds2 = Signal(Bounds2)
-        verdict = Signal(Verdict)
-        # a refused frame is all PASS for the GCM (regions 1-3 empty at its end)
+        opened = Signal(OpenJob)
         m.d.comb += [
-            bounds3[0].eq(Mux(ok, aad_start, done.n)),
-            bounds3[1].eq(Mux(ok, ct_start, done.n)),
-            bounds3[2].eq(Mux(ok, icv_start, done.n)),
-            bounds2[0].eq(done.o),
-            bounds2[1].eq(Mux(ok, hdr_end, done.o)),
-            verdict.code.eq(done.code), verdict.o.eq(refused_cut(done.o, done.n)), verdict.n.eq(ALL),
-            verdict.group.eq(done.group),
-            verdict.coffset.eq(p.coffset), verdict.ioffset.eq(p.ioffset),
-            kdf.o.ready.eq(all_room),
-            ctxq.w_data.eq(Mux(ok, Cat(p.counter, p.epoch, p.ident[:32], kdf.o.payload.dk), 0)),
-            segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(verdict),
+            opened.key.eq(kdf.o.payload.dk), opened.nonce.eq(Cat(p.counter, p.epoch, p.ident[:32])),
+            opened.aad.eq(done.o - Cat(Const(0, 2), p.ioffset)),
+            opened.text.eq(hdr_end + Cat(Const(0, 2), p.coffset)),
+            opened.drop.eq(hdr_end), opened.n.eq(done.n),
+            opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
+            opened.v.group.eq(done.group), opened.v.coffset.eq(p.coffset), opened.v.ioffset.eq(p.ioffset),
         ]
-        m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
-
-        # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
-        m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
-        m.submodules.gcm = gcm = Gcm(side_width=1)
-        frames_to_segmenter(m, frames, regions, segq)
-        beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
-
-        # ---- drop the header from what the GCM returns, repack, hold until the verdict ----
-        opack = unpack_gcm(m, gcm, osegq, 3, dropped=(1,))     # region 1: the header
-        m.submodules.out = out = fifo.SyncFIFOBuffered(width=beat_bits, depth=depth)
-        m.submodules.tagq = tagq = fifo.SyncFIFOBuffered(width=1, depth=8)
-        m.d.comb += [
-            # the tag queue always has room for a frame's verdict when its last beat goes in
-            opack.o.ready.eq(out.w_rdy & tagq.w_rdy),
-            out.w_en.eq(opack.o.valid & opack.o.ready),
-            out.w_data.eq(Cat(opack.o.payload.data, opack.o.payload.keep, opack.o.payload.last)),
-            tagq.w_en.eq(opack.o.valid & opack.o.ready & opack.o.payload.last),
-            tagq.w_data.eq(opack.o.payload.user),
-        ]
-
-        # ---- egress: a frame starts once all of it and its tag are in --------------------
-        m.submodules.egress = egress = Egress(MetaUser if self._meta else OutUser)
-        v = data.View(Verdict, vq.r_data)
-        m.d.comb += [
-            egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
-            egress.v.valid.eq(vq.r_rdy & tagq.r_rdy),
-            egress.v.payload.eq(v),
-            egress.v.payload.code.eq(Mux(v.code != 0, v.code, Mux(tagq.r_data[0], 0, Code.AUTH_FAIL.value))),
-            vq.r_en.eq(egress.v.ready), tagq.r_en.eq(egress.v.ready),
-            egress.drop_bad.eq(self.drop_bad),
-        ]
-        wiring.connect(m, egress.m, wiring.flipped(self.m))
+        ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser)
+        m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
         return m
 
@@ -393,22 +341,7 @@ class Encap(wiring.Component):
         beats_to_gcm(m, pack.o, gcm, ctxq, None, decrypt=0)
 
         # ---- repack everything the GCM returns (tag included) into one frame ------------------
-        m.submodules.opack = opack = Packer(user_shape=1, cls_bits=1)
-        go = gcm.o.payload
-        m.d.comb += [
-            opack.i.valid.eq(gcm.o.valid), gcm.o.ready.eq(opack.i.ready),
-            opack.i.payload.data.eq(go.data), opack.i.payload.count.eq(keep_count(go.keep)),
-            opack.i.payload.last.eq(go.last),
-        ]
-        m.submodules.egress = egress = Egress()
-        m.d.comb += [
-            egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),
-            egress.i.payload.data.eq(opack.o.payload.data), egress.i.payload.keep.eq(opack.o.payload.keep),
-            egress.i.payload.last.eq(opack.o.payload.last),
-            egress.v.valid.eq(vq.r_rdy), vq.r_en.eq(egress.v.ready), egress.v.payload.eq(vq.r_data),
-            egress.drop_bad.eq(self.drop_bad),
-        ]
-        wiring.connect(m, egress.m, wiring.flipped(self.m))
+        egress = release(m, self, repack_gcm(m, gcm), vq)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m
 

@@ -8,7 +8,7 @@ padding and its check. :class:`EspDecap` receives, :class:`EspEncap` sends.
 AXI-Stream lane order as :mod:`hw.datapath`; every input beat but a frame's last full):
 
 * ``s`` (sink) frame beats, ``user.offset`` = O, read on a frame's first beat;
-* ``m`` (source) the opened frames, ``user`` = :data:`EspUser`: ``error`` 0 and
+* ``m`` (source) the opened frames, ``user`` = :data:`NextHeaderUser`: ``error`` 0 and
   ``next_header``. A refused frame (codes ESP_TRUNCATED, ESP_BAD_SPI, ESP_UNKNOWN_SPI,
   ESP_STALE, ESP_REPLAY, AUTH_FAIL, ESP_BAD_PAD, TOO_LONG) is dropped when ``drop_bad``
   is 1, else it leaves as ``F[0..O)`` with its code in ``user.error`` (no plaintext of a
@@ -49,15 +49,14 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import STAT, wire_stats
-from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, OutUser, Verdict, beats_to_gcm,
-                       frames_to_segmenter, receive_ingress, refused_cut, send_ingress, unpack_gcm)
+from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, NextHeaderUser, OutUser, Verdict, beats_to_gcm,
+                       frames_to_segmenter, receive_ingress, refused_cut, release, sa_in_user, send_ingress,
+                       unpack_gcm)
 from .gcm import Gcm, Kind
 from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
 
-__all__ = ["EspDecap", "EspEncap", "EspUser", "esp_in_user", "sa_layout", "tx_sa_layout", "REJECTED", "DUMMY"]
+__all__ = ["EspDecap", "EspEncap", "sa_layout", "tx_sa_layout", "REJECTED", "DUMMY"]
 
-#: ``user`` of an opened frame.
-EspUser = data.StructLayout({"error": 5, "next_header": 8})
 #: Status address of the count of refused SA writes.
 REJECTED = STAT["refused_ctx_writes"]
 DUMMY = 59
@@ -69,11 +68,6 @@ def tx_sa_layout(sas: int) -> data.StructLayout:
     """A management write of a sending SA (:class:`EspEncap`)."""
     return data.StructLayout({"index": max(1, (sas - 1).bit_length()), "valid": 1, "spi": 32, "key": 256,
                               "salt": 32, "esn": 1, "next_sn": 65, "k128": 1})
-
-
-def esp_in_user(sas: int) -> data.StructLayout:
-    """``user`` of :class:`EspEncap`'s input, read on a frame's first beat."""
-    return data.StructLayout({"offset": LEN, "sa": max(1, (sas - 1).bit_length()), "next_header": 8})
 
 
 def sa_layout(sas: int) -> data.StructLayout:
@@ -160,7 +154,7 @@ class EspDecap(wiring.Component):
         self._depth = 2 * ((max_frame + 15) // 16) + 4
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
-            "m": Out(stream.Signature(beat(EspUser))),
+            "m": Out(stream.Signature(beat(NextHeaderUser))),
             "sawr": In(stream.Signature(sa_layout(sas))),
             "drop_bad": In(1),
             "stat_addr": In(6),
@@ -303,7 +297,7 @@ class EspDecap(wiring.Component):
                          ts[w.index].eq(w.highest), maps[w.index].eq(0)]
 
         # ---- egress: good frames cut after the payload; dummies always dropped -------------
-        m.submodules.egress = egress = Egress(EspUser)
+        m.submodules.egress = egress = Egress(NextHeaderUser)
         v = data.View(Verdict, vq.r_data)
         m.d.comb += [
             egress.i.valid.eq(out.r_rdy), out.r_en.eq(egress.i.ready), egress.i.payload.eq(out.r_data),
@@ -361,7 +355,7 @@ class EspEncap(wiring.Component):
 
     Ports as :class:`EspDecap`, except:
 
-    * ``s.user`` (:func:`esp_in_user`), read on a frame's first beat: ``offset`` O (the
+    * ``s.user`` (:func:`hw.datapath.sa_in_user`), read on a frame's first beat: ``offset`` O (the
       outer octets, never rewritten), ``sa`` the sending SA, ``next_header``;
     * ``m.user`` = :data:`hw.endpoint.OutUser` (``error``);
     * ``sawr`` (sink, :func:`tx_sa_layout`): SA ``index`` holds ``spi`` (256..2^32-1,
@@ -386,7 +380,7 @@ class EspEncap(wiring.Component):
         self._sas, self._max_frame = sas, max_frame
         self._depth = 2 * ((max_frame + 15) // 16) + 4
         super().__init__({
-            "s": In(stream.Signature(beat(esp_in_user(sas)))),
+            "s": In(stream.Signature(beat(sa_in_user(sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
             "sawr": In(stream.Signature(tx_sa_layout(sas))),
             "drop_bad": In(1),
@@ -480,16 +474,7 @@ class EspEncap(wiring.Component):
         beats_to_gcm(m, prep.o, gcm, ctxq, None, decrypt=0)
 
         # ---- drop the AAD beat from what the GCM returns (tag included), repack ------------
-        opack = unpack_gcm(m, gcm, osegq, 2, dropped=(0,))
-        m.submodules.egress = egress = Egress()
-        m.d.comb += [
-            egress.i.valid.eq(opack.o.valid), opack.o.ready.eq(egress.i.ready),
-            egress.i.payload.data.eq(opack.o.payload.data), egress.i.payload.keep.eq(opack.o.payload.keep),
-            egress.i.payload.last.eq(opack.o.payload.last),
-            egress.v.valid.eq(vq.r_rdy), vq.r_en.eq(egress.v.ready), egress.v.payload.eq(vq.r_data),
-            egress.drop_bad.eq(self.drop_bad),
-        ]
-        wiring.connect(m, egress.m, wiring.flipped(self.m))
+        egress = release(m, self, unpack_gcm(m, gcm, osegq, 2, dropped=(0,)), vq)
         w = self.sawr.payload
         # IV = [SN]_64 under the SA's key and salt: an install never moves the SN of that
         # key backwards (a frame taking the SN on this cycle counts), and never gives SN 0

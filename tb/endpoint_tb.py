@@ -142,7 +142,7 @@ class Bench:
         dut.stat_addr.value = 0
         self.drop_bad = drop_bad
         self.src, self.sink, self.cycles = await start_bench(dut, idle, stall, seed, i="s", o="m")
-        self.ports = {name: Source(dut, name, dut.clk) for name in ("wr", "wr_a", "wr_b", "ctxwr", "mapwr", "sawr")
+        self.ports = {name: Source(dut, name, dut.clk) for name in ("wr", "wr_a", "wr_b", "ctxwr", "mapwr", "sawr", "mkwr")
                       if hasattr(dut, f"{name}__valid")}
         self.rng = random.Random(seed + 5)
         return self

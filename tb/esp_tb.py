@@ -31,8 +31,8 @@ import cocotb
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hw.counters import STAT
-from hw.datapath import InUser
-from hw.esp import DUMMY, REJECTED, EspUser, esp_in_user, sa_layout, tx_sa_layout
+from hw.datapath import InUser, NextHeaderUser, sa_in_user
+from hw.esp import DUMMY, REJECTED, sa_layout, tx_sa_layout
 from hw.realign import beat
 from model.errors import Code, EespError
 from model.esp import SaTable, SecurityAssociation, aad
@@ -43,14 +43,14 @@ TOP = os.environ.get("ESP_TOP", "decap")
 N = int(os.environ.get("ESP_N", "300"))
 SAS = 4
 WINDOW = 64
-IN, OUT, SAW = beat(InUser), beat(EspUser), sa_layout(SAS)
+IN, OUT, SAW = beat(InUser), beat(NextHeaderUser), sa_layout(SAS)
 M32 = (1 << 32) - 1
 #: a test that hangs (a frame never taken) fails at this simulated time (10 ns cycles)
 LIMIT = dict(timeout_time=10 * (600 * N + 100_000), timeout_unit="ns")
 
 
 def user(code: int, nh: int = 0) -> int:
-    return pack(EspUser, error=code, next_header=nh)
+    return pack(NextHeaderUser, error=code, next_header=nh)
 
 
 class EspBench(Bench):
@@ -354,7 +354,7 @@ async def esp_benchmark_back_to_back(dut):
 
 # ---- encap ------------------------------------------------------------------------------
 
-EIN, TXW = beat(esp_in_user(SAS)), tx_sa_layout(SAS)
+EIN, TXW = beat(sa_in_user(SAS)), tx_sa_layout(SAS)
 
 
 def tx_write(index: int, sa: SecurityAssociation | None) -> int:

@@ -1,0 +1,349 @@
+"""PSP profile (docs/spec.md section 13): Google's PSP Security Protocol, version 0
+(AES-GCM-128) and version 1 (AES-GCM-256), on the shared datapath blocks: frame stores,
+the KDF engine's AES-256-CMAC pipeline (:class:`hw.kdf.Cmac2`), the two-size GCM engine,
+the realignment and the egress of :mod:`hw.datapath`.
+
+:class:`PspDecap` opens ``outer (O octets) || PSP header || [VC] || payload || ICV`` into
+``outer || payload`` with the header's Next Header beside it; :class:`PspEncap` seals.
+Ports (``amaranth.lib.stream``, AXI-Stream lane order as :mod:`hw.datapath`; every input
+beat but a frame's last full):
+
+* ``s`` (sink) frame beats: decap ``user.offset`` = O; encap ``user`` =
+  :func:`hw.datapath.sa_in_user` (O, the sending SA, Next Header), read on the first beat;
+* ``m`` (source) frames out: decap ``user`` = :data:`hw.datapath.NextHeaderUser`
+  (``error`` 0, ``next_header``); encap ``user`` = :data:`hw.datapath.OutUser`. A refused
+  frame is dropped (``drop_bad`` = 1) or leaves as ``F[0..min(O, N))`` with its code in
+  ``user.error`` (spec 10); its Next Header leaves as 0;
+* ``mkwr`` (sink, :data:`MasterKeyWrite`) master-key writes, ordered with the frames as
+  the EESP tops' key writes are (spec 4.2): ``phase`` (0 or 1, SPI bit 31), ``valid``
+  (0 clears the phase), ``key`` (256 bits, the first octet in bits 255..248); a key
+  never comes back out. Rotation is two writes' worth of policy the management plane
+  owns: the new key into the phase not in use (spec 13.2);
+* encap: ``sawr`` (sink, :func:`psp_sa_layout`, ordered with the frames likewise) the
+  sending SAs, and ``sa_addr`` (in) / ``sa_state`` (out, :data:`SaState`): the valid bit
+  and next IV of SA ``sa_addr``;
+* ``drop_bad`` (in); ``stat_addr`` (in) / ``stat_data`` (out), :mod:`hw.counters`
+  (encap: refused SA writes at address 9).
+
+Key per frame: the SPI's phase key into the CMAC engine with the two fixed-input
+blocks of spec 13.2 (L = 128 or 256 in both); version 0 uses the first block's output
+as an AES-128 key, version 1 both. Throughput: one 16-octet beat per cycle; the CMAC
+engine derives one key every 3 cycles, so frames of at least 3 beats keep the line
+rate. Frames are stored whole (decap twice, encap once), ``2 * max_frame`` octets each.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from common.codes import Code
+
+from .counters import wire_stats
+from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, Verdict,
+                       beats_to_gcm, first_code, frames_to_segmenter, open_frames, receive_ingress,
+                       refused_cut, release, repack_gcm, sa_in_user, send_ingress, write_barrier)
+from .gcm import Gcm, Kind
+from .kdf import Cmac2
+from .realign import Inserter, Packer, RegionPacker, Segmenter, beat
+
+__all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block"]
+
+HDR = 16                    #: Next Header .. IV
+VC = 8
+#: A master-key write (both tops).
+MasterKeyWrite = data.StructLayout({"phase": 1, "valid": 1, "key": 256})
+#: What ``sa_state`` reads of a sending SA: ``next_iv`` = 2^64 once the IV space is used up.
+SaState = data.StructLayout({"valid": 1, "next_iv": 65})
+
+
+def psp_sa_layout(sas: int) -> data.StructLayout:
+    """A write of sending SA ``index`` (:class:`PspEncap`): ``valid`` 0 clears it."""
+    return data.StructLayout({"index": max(1, (sas - 1).bit_length()), "valid": 1, "spi": 32, "version": 1,
+                              "crypt_offset": 6, "v": 1, "vc": 64, "next_iv": 65})
+
+
+def psp_block(i: int, version, spi):
+    """PRF input block ``i`` of spec 13.2 as a big-endian 128-bit value:
+    ``[i]_32 || 50 76 (30 + version) 00 || SPI || [L]_32``, L = 128 or 256."""
+    return Cat(Mux(version, Const(256, 32), Const(128, 32)), spi, Const(0, 8), Const(0x30, 8) | version, Const(0x5076, 16),
+               Const(i, 32))
+
+
+def _header_fields(octets):
+    """The fields of a PSP header (``octets``: 16 8-bit values, the first first)."""
+    def be(os):
+        return Cat(*reversed(os))
+    o3 = octets[3]
+    return {"nh": octets[0], "ext": octets[1], "co": octets[2][:6], "version": o3[2:6], "v": o3[1],
+            "one": o3[0], "spi": be(octets[4:8]), "iv": be(octets[8:16])}
+
+
+def _key_request(m, cmac, phases, ok, spi, version, tag):
+    """The CMAC request of one frame: its phase's key (0 when ``ok`` is low: a refused
+    frame derives nothing) and the two blocks of spec 13.2."""
+    m.d.comb += [
+        cmac.i.payload.key.eq(Mux(ok, phases[spi[31]].key, 0)),
+        cmac.i.payload.m1.eq(psp_block(1, version, spi)),
+        cmac.i.payload.m2.eq(psp_block(2, version, spi)),
+        cmac.i.payload.tag.eq(tag),
+    ]
+
+
+def _master_keys(m, mkwr, open_):
+    """The two master-key phases, written from ``mkwr`` when ``open_``."""
+    phases = Array([Signal(data.StructLayout({"valid": 1, "key": 256}), name=f"phase{p}") for p in range(2)])
+    w = mkwr.payload
+    m.d.comb += mkwr.ready.eq(open_)
+    with m.If(mkwr.valid & open_):
+        m.d.sync += [phases[w.phase].valid.eq(w.valid), phases[w.phase].key.eq(Mux(w.valid, w.key, 0))]
+    return phases
+
+
+class PspDecap(wiring.Component):
+    """PSP receive side (see module docstring; spec 13.3)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self._max_frame = max_frame
+        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        super().__init__({
+            "s": In(stream.Signature(beat(InUser))),
+            "m": Out(stream.Signature(beat(NextHeaderUser))),
+            "mkwr": In(stream.Signature(MasterKeyWrite)),
+            "drop_bad": In(1),
+            "stat_addr": In(6),
+            "stat_data": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        Desc = data.StructLayout({"o": LEN, "n": LEN, "hdr": 8 * HDR, "code": 5})
+        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
+        m.submodules.cmac = cmac = Cmac2(tag_width=Desc.size)
+        open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr])
+        frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        phases = _master_keys(m, self.mkwr, open_)
+
+        # ---- rules 1-7 of spec 13.3 on the captured header --------------------------------
+        f = _header_fields([cap.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+        o, n = cap.at, cap.length
+        room = Signal(LEN + 1)          # P = N - O - 32, when not truncated
+        m.d.comb += room.eq(n - o - (HDR + ICV))
+        code = first_code([
+            (ended != 0, ended),
+            (Cat(o, Const(0, 1)) + HDR + ICV > n, Code.PSP_TRUNCATED),
+            (f["version"] > 1, Code.PSP_BAD_VERSION),
+            (~f["one"], Code.PSP_BAD_HEADER),
+            (f["ext"] < 1 + f["v"], Code.PSP_BAD_HEADER),
+            (f["spi"][:31] == 0, Code.PSP_BAD_SPI),
+            (Cat(Const(0, 3), (f["ext"] - 1)[:8]) > room, Code.PSP_BAD_OFFSET),
+            (Cat(Const(0, 2), f["co"]) > room, Code.PSP_BAD_OFFSET),
+        ])
+        desc_in = Signal(Desc)
+        m.d.comb += [desc_in.o.eq(o), desc_in.n.eq(n), desc_in.hdr.eq(cap.hdr[:8 * HDR]), desc_in.code.eq(code),
+                     descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
+
+        # ---- rule 8 (the phase's key) and the KDF ----------------------------------------
+        d = data.View(Desc, descs.r_data)
+        h = _header_fields([d.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+        job = Signal(Desc)
+        m.d.comb += [
+            job.eq(d),
+            job.code.eq(Mux(d.code != 0, d.code, Mux(phases[h["spi"][31]].valid, 0, Code.UNKNOWN_KEY.value))),
+            cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready),
+        ]
+        _key_request(m, cmac, phases, job.code == 0, h["spi"], h["version"][0], job)
+
+        # ---- rule 9 and the rest: the shared receive back half ----------------------------
+        done = data.View(Desc, cmac.o.payload.tag)
+        g = _header_fields([done.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+        clear_end = done.o + HDR + Cat(Const(0, 2), g["co"])
+        opened = Signal(OpenJob)
+        m.d.comb += [
+            opened.key.eq(Cat(cmac.o.payload.t2, cmac.o.payload.t1)), opened.k128.eq(~g["version"][0]),
+            opened.nonce.eq(Cat(g["iv"], g["spi"])),
+            opened.aad.eq(done.o), opened.text.eq(clear_end),
+            opened.drop.eq(done.o + HDR + Cat(Const(0, 3), (g["ext"] - 1)[:8])), opened.n.eq(done.n),
+            opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
+            opened.v.next_header.eq(g["nh"]),
+        ]
+        ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, NextHeaderUser,
+                                    key_sizes=(128, 256))
+        m.d.comb += cmac.o.ready.eq(ready)
+        wire_stats(m, self, fire_in, egress)
+        return m
+
+
+class PspEncap(wiring.Component):
+    """PSP send side (see module docstring; spec 13.4). ``sas``: sending SA entries.
+
+    ``sawr``: SA ``index`` takes ``spi`` (bit 31: the phase whose key seals), ``version``
+    (0: AES-GCM-128, 1: AES-GCM-256), ``crypt_offset`` (4-octet units), ``v`` and ``vc``
+    (the Virtualization Cookie, when ``v``), and ``next_iv``, the IV of its next frame
+    (1..2^64; 2^64: used up). ``valid`` 0 clears the entry, keeping its SPI and IV for the
+    checks below. An install is refused (nothing changes; counted at status address 9)
+    if its SPI's low 31 bits are 0, if ``next_iv`` is 0, if another valid entry holds the
+    same SPI, or if an entry with that SPI, valid or cleared, has a next IV above the one
+    written (a frame taking its IV on the same cycle counts): an IV never repeats under
+    one SPI and master key. A write of a phase's master key (a rotation: a key is never
+    written twice) forgets the IVs of the cleared entries whose SPIs are in that phase,
+    so an SPI may start again at IV 1 under the new key. After reset every entry is
+    cleared and every mark forgotten (the management plane re-installs from its own
+    high-water marks, as spec 7.1 says of the EESP counters).
+
+    Refused frames, first rule first, spending no IV: TOO_LONG / BAD_FRAMING, the SA not
+    installed (NO_CONTEXT), O past the frame's end (PSP_TRUNCATED), ``4 CO`` past the
+    payload (PSP_BAD_OFFSET), the IV space used up (COUNTER_EXHAUSTED), the SPI's phase
+    without a key (UNKNOWN_KEY).
+    """
+
+    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME):
+        if sas < 1:
+            raise ValueError("at least one SA")
+        self._sas, self._max_frame = sas, max_frame
+        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._sa = psp_sa_layout(sas)
+        super().__init__({
+            "s": In(stream.Signature(beat(sa_in_user(sas)))),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "mkwr": In(stream.Signature(MasterKeyWrite)),
+            "sawr": In(stream.Signature(self._sa)),
+            "sa_addr": In(self._sa["index"].shape),
+            "sa_state": Out(SaState),
+            "drop_bad": In(1),
+            "stat_addr": In(6),
+            "stat_data": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        S, sl = self._sas, self._sa
+        EDesc = data.StructLayout({"o": LEN, "n": LEN, "sa": sl["index"].shape, "nh": 8, "error": 5})
+        Job = data.StructLayout({"d": EDesc, "sa": sl, "code": 5})
+
+        # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
+        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
+        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size)
+        open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr, self.sawr])
+        frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        desc_in = Signal(EDesc)
+        m.d.comb += [desc_in.o.eq(side.offset), desc_in.n.eq(n_now), desc_in.sa.eq(side.sa),
+                     desc_in.nh.eq(side.next_header), desc_in.error.eq(ended), descs.w_data.eq(desc_in)]
+        phases = _master_keys(m, self.mkwr, open_)
+        sas = Array([Signal(sl, name=f"sa{k}") for k in range(S)])
+        # a master-key write starts new IV spaces for the SPIs of its phase: the marks
+        # cleared entries of that phase keep are forgotten (valid entries count on)
+        with m.If(self.mkwr.valid & open_):
+            for e in sas:
+                with m.If(~e.valid & (e.spi[31] == self.mkwr.payload.phase)):
+                    m.d.sync += e.next_iv.eq(0)
+        m.d.comb += [self.sa_state.valid.eq(sas[self.sa_addr].valid),
+                     self.sa_state.next_iv.eq(sas[self.sa_addr].next_iv)]
+
+        # ---- checks, the IV, the key request ------------------------------------------------
+        d = data.View(EDesc, descs.r_data)
+        sa = sas[d.sa]
+        payload = Signal(LEN + 1)       # octets after the IV: VC and F[O..N)
+        m.d.comb += payload.eq(d.n - d.o + Mux(sa.v, VC, 0))
+        code = first_code([
+            (d.error != 0, d.error),
+            (~sa.valid, Code.NO_CONTEXT),
+            (d.o > d.n, Code.PSP_TRUNCATED),
+            (Cat(Const(0, 2), sa.crypt_offset) > payload, Code.PSP_BAD_OFFSET),
+            (sa.next_iv[64], Code.COUNTER_EXHAUSTED),
+            (~phases[sa.spi[31]].valid, Code.UNKNOWN_KEY),
+        ])
+        job = Signal(Job)
+        m.d.comb += [job.d.eq(d), job.sa.eq(sa), job.code.eq(code),
+                     cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready)]
+        _key_request(m, cmac, phases, code == 0, sa.spi, sa.version, job)
+        spend = cmac.i.valid & cmac.i.ready & (code == 0)
+        with m.If(spend):
+            m.d.sync += sas[d.sa].next_iv.eq(sa.next_iv + 1)
+        sa_refused = self._sa_writes(m, sas, spend, d.sa, open_)
+
+        # ---- fork: GCM context, where the header goes, the regions, the verdict ------------
+        j = data.View(Job, cmac.o.payload.tag)
+        ok = j.code == 0
+        js, jd = j.sa, j.d
+        hdr = Cat(jd.nh, Cat(Mux(js.v, 2, 1), Const(0, 6)), Cat(js.crypt_offset, Const(0, 2)),
+                  Cat(Const(1, 1), js.v, js.version, Const(0, 5)),
+                  *[js.spi[24 - 8 * k: 32 - 8 * k] for k in range(4)],
+                  *[js.next_iv[56 - 8 * k: 64 - 8 * k] for k in range(8)],
+                  *[js.vc[56 - 8 * k: 64 - 8 * k] for k in range(8)])
+        ins_len = Signal(6)             # octets inserted at O: header and VC (a refused frame: none)
+        m.d.comb += ins_len.eq(Mux(ok, HDR + Mux(js.v, VC, 0), 0))
+        Bounds1 = data.ArrayLayout(LEN, 1)
+        Bounds2 = data.ArrayLayout(LEN, 2)
+        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96 + 1, depth=4)
+        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds1.size, depth=4)
+        m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * 32 + 6, depth=4)
+        m.submodules.rq = rq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
+        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
+        forks = (ctxq, segq, hdrq, rq, vq)
+        all_room = Cat(*[q.w_rdy for q in forks]).all()
+        cut, regions, verdict = Signal(Bounds1), Signal(Bounds2), Signal(Verdict)
+        grown = jd.n + ins_len
+        m.d.comb += [
+            cut[0].eq(Mux(ok, jd.o, jd.n)),
+            # PASS F[0..O) | AAD header + 4 CO octets | TEXT the rest; refused: all PASS
+            regions[0].eq(Mux(ok, jd.o, grown)),
+            regions[1].eq(Mux(ok, jd.o + HDR + Cat(Const(0, 2), js.crypt_offset), grown)),
+            verdict.code.eq(j.code), verdict.o.eq(refused_cut(jd.o, jd.n)), verdict.n.eq(ALL),
+            cmac.o.ready.eq(all_room),
+            # a refused frame: nothing derived from a key (its GCM packet is all PASS under key 0)
+            ctxq.w_data.eq(Mux(ok, Cat(js.next_iv[:64], js.spi, cmac.o.payload.t2, cmac.o.payload.t1,
+                                       ~js.version), 0)),
+            segq.w_data.eq(cut),
+            hdrq.w_data.eq(Cat(hdr, Const(0, 64), ins_len)),
+            rq.w_data.eq(regions), vq.w_data.eq(verdict),
+        ]
+        m.d.comb += [q.w_en.eq(cmac.o.valid & all_room) for q in forks]
+
+        # ---- F[0..O) | header, VC | F[O..N), repacked, cut into PASS | AAD | TEXT ----------
+        m.submodules.seg = seg = Segmenter(2, user_shape=1, len_bits=LEN)
+        m.submodules.ins = ins = Inserter(1, user_shape=1, cls_bits=1, max_len=32)
+        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
+        m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
+        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
+        frames_to_segmenter(m, frames, seg, segq)
+        wiring.connect(m, seg.o, ins.i)
+        m.d.comb += [
+            ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data),
+            pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
+            pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
+            pack.i.payload.last.eq(ins.o.payload.last),     # one class: full beats but the last
+            recut.i.valid.eq(pack.o.valid), pack.o.ready.eq(recut.i.ready),
+            recut.i.payload.data.eq(pack.o.payload.data), recut.i.payload.keep.eq(pack.o.payload.keep),
+            recut.i.payload.last.eq(pack.o.payload.last),
+            recut.d.valid.eq(rq.r_rdy), rq.r_en.eq(recut.d.ready), recut.d.payload.eq(rq.r_data),
+        ]
+        beats_to_gcm(m, recut.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT], decrypt=0)
+        egress = release(m, self, repack_gcm(m, gcm), vq)
+        wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
+        return m
+
+    def _sa_writes(self, m, sas, spend, spent, open_):
+        """SA writes from ``sawr`` (taken when ``open_``) with the refusals of the class
+        docstring; ``spend``: a frame takes SA ``spent``'s IV this cycle. Returns the
+        refusal strobe."""
+        w = self.sawr.payload
+        behind, dup = [], []
+        for k, e in enumerate(sas):
+            same = e.spi == w.spi
+            behind.append(same & Mux(spend & (spent == k), w.next_iv <= e.next_iv, w.next_iv < e.next_iv))
+            dup.append(same & e.valid & (w.index != k))
+        refused = Signal()
+        take = self.sawr.valid & open_
+        m.d.comb += [
+            self.sawr.ready.eq(open_),
+            refused.eq(take & w.valid & ((w.spi[:31] == 0) | (w.next_iv == 0) | Cat(*behind).any()
+                                         | Cat(*dup).any())),
+        ]
+        with m.If(take & ~refused):     # a management write wins over a frame's increment
+            with m.If(w.valid):
+                m.d.sync += sas[w.index].eq(w)
+            with m.Else():
+                m.d.sync += sas[w.index].valid.eq(0)
+        return refused
