@@ -1,8 +1,9 @@
 """``eesp``: the project's command line.
 
 ``eesp verilog [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
-writes the Verilog of the five top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
-``espdecap.sv``, ``espencap.sv``) and of each core, one file a
+writes the Verilog of the seven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
+``espdecap.sv``, ``espencap.sv``, ``pspdecap.sv``, ``pspencap.sv``) and of each core
+(``aes256`` / ``gcm``: AES-256 only; ``aes128`` / ``gcm128``: both key sizes), one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
@@ -29,6 +30,7 @@ from .ghash import Ghash
 from .kdf import KdfEngine
 from .keytable import KeyTable
 from .proxy import Proxy
+from .psp import PspDecap, PspEncap
 from .verilog import to_verilog
 
 __all__ = ["main", "designs", "ports", "fields"]
@@ -46,9 +48,13 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
                   {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
         "proxy": (Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
                   {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame}),
+        "pspdecap": (PspDecap(max_frame=max_frame), {"max_frame": max_frame}),
+        "pspencap": (PspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
         "gcm": (Gcm(side_width=8), {"side_width": 8}),
+        "gcm128": (Gcm(side_width=8, key_sizes=(128, 256)), {"side_width": 8, "key_sizes": "128,256"}),
         "kdf": (KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
         "aes256": (Aes(user_shape=16), {"user_width": 16}),
+        "aes128": (Aes(user_shape=16, key_sizes=(128, 256)), {"user_width": 16, "key_sizes": "128,256"}),
         "ghash": (Ghash(), {}),
         "keytable": (KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
     }

@@ -23,7 +23,8 @@ def _declared_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
 def test_verilog_and_summary(tmp_path, capsys) -> None:
     assert main(["verilog", "--out", str(tmp_path), "--groups", "2", "--contexts", "4", "--sas", "3"]) == 0
     summary = (tmp_path / "SUMMARY.txt").read_text()
-    for name in ("decap", "encap", "proxy", "espdecap", "espencap", "gcm", "kdf", "aes256", "ghash", "keytable"):
+    for name in ("decap", "encap", "proxy", "espdecap", "espencap", "pspdecap", "pspencap", "gcm", "gcm128", "kdf",
+                 "aes256", "aes128", "ghash", "keytable"):
         text = (tmp_path / f"{name}.sv").read_text()
         declared = _declared_ports(text, name)
         block = summary[summary.index(f"module {name} "):].split("\n\n")[0].splitlines()[1:]
