@@ -1,7 +1,7 @@
 """``eesp``: the project's command line.
 
-``eesp verilog [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
-writes the Verilog of the seven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
+``eesp verilog [DESIGN ...] [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
+writes the Verilog (of the designs named, default all) of the seven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
 ``espdecap.sv``, ``espencap.sv``, ``pspdecap.sv``, ``pspencap.sv``) and of each core
 (``aes256`` / ``gcm``: AES-256 only; ``aes128`` / ``gcm128``: both key sizes), one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="eesp", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("verilog", help="write the Verilog of the top levels and cores, with a port summary")
+    v.add_argument("designs", nargs="*", help="designs to write (default: every top and core)")
     v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
     y = sub.add_parser("synth", help="area (Xilinx 7-series mapping) and Fmax (ECP5-85 place and route) report")
     y.add_argument("designs", nargs="*", help="designs to synthesise (default: every core and top)")
@@ -105,18 +106,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frame >= 1 << 16:
         ap.error("--max-frame must be below 65536 (16-bit frame lengths)")
     every = designs(args.groups, args.contexts, args.max_frame, args.sas, args.window)
+    unknown = sorted(set(args.designs + getattr(args, "pnr", [])) - set(every))
+    if unknown:
+        ap.error(f"no such designs: {unknown} (known: {sorted(every)})")
     if args.cmd == "synth":
         from .synth import run
 
-        unknown = sorted(set(args.designs + args.pnr) - set(every))
-        if unknown:
-            ap.error(f"no such designs: {unknown} (known: {sorted(every)})")
         print(run(every, args.designs or list(every), args.pnr, pathlib.Path(args.out)))
         return 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = []
-    for name, (top, params) in every.items():
+    for name in args.designs or list(every):
+        top, params = every[name]
         (out / f"{name}.sv").write_text(to_verilog(top, name))
         summary.append(f"module {name}  ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})")
         for n, d, w, shape in ports(top):

@@ -233,7 +233,7 @@ async def esp_refused_frames_pass_as_outer_octets_and_sa_writes(dut):
     bad = [pack(SAW, index=0, valid=1, spi=255),                   # reserved SPI
            pack(SAW, index=1, valid=1, spi=peers.tx[2].spi)]       # SPI of slot 2
     await bench.ports["sawr"].send(peers.writes + bad)
-    traffic = peers.traffic(max(60, N // 3), damage=0.5)
+    traffic = peers.traffic(max(90, N // 3), damage=0.5)   # >= 90: every class of the check below
     for _ in range(8):      # ESP offsets past the frame's end: only the frame's own octets leave
         f, _ = traffic[rng.randrange(len(traffic))]
         f = f[:rng.randrange(len(f) + 1)]

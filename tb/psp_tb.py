@@ -17,7 +17,10 @@ past the frame, crypt offset past the payload, a phase without a key), as
 ``model.psp.PspSender.seal`` says; SA writes that would repeat an IV are refused and
 counted.
 
-Environment: ``PSP_TOP`` (decap / encap), ``PSP_N`` random frames.
+Benchmark (Verilator): back-to-back frames of 64, 256, 512 and 1500 octets of payload,
+a data key per frame, into ``PSP_RESULTS``.
+
+Environment: ``PSP_TOP`` (decap / encap), ``PSP_N`` random frames, ``PSP_RESULTS``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from hw.realign import beat
 from model.errors import Code, EespError
 from model.psp import PspKeys, PspSender, psp_open
 from tb import psp_vectors
-from tb.endpoint_tb import Bench, beats_of, check_counters
+from tb.endpoint_tb import ON_ICARUS, Bench, beats_of, check_counters, rates
 from tb.sim import resolved
 from tb.stream import pack
 
@@ -314,3 +317,38 @@ async def psp_encap_sa_writes_never_repeat_an_iv(dut):
     f = rng.randbytes(30)
     await bench.run([([], [], [(encap_beats(f, 14, 0, 17, rng), *sealed_expected(again, keys, f, 14, 17))])],
                     timeout=20000)
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+@cocotb.test(skip=ON_ICARUS, **LIMIT)
+async def psp_benchmark_back_to_back(dut):
+    """Cycles per frame, no idle, no backpressure, 42 outer octets (Ethernet, IPv4, UDP),
+    versions 0 and 1 alternating, crypt offset 1, each frame a data key of its own (decap:
+    its own SPI; the KDF runs for every frame on both sides); written to PSP_RESULTS."""
+    rng = random.Random(51)
+    keys = PspKeys([rng.randbytes(32), rng.randbytes(32)])
+    bench = await PspBench(dut).start(idle=0.0, stall=0.0, seed=52, drop_bad=1)
+    await bench.ports["mkwr"].send([mk_write(0, keys.keys[0]), mk_write(1, keys.keys[1])])
+    tx = [PspSender(0x1000 + k, version=k % 2, crypt_offset=1) for k in range(SAS)]
+    if TOP == "encap":
+        await bench.ports["sawr"].send([sa_write(k, s) for k, s in enumerate(tx)])
+    lines = []
+    for size in (64, 256, 512, 1500):
+        frames, sizes = [], []
+        for k in range(24):
+            clear = rng.randbytes(42 + size)
+            if TOP == "encap":
+                frames.append((encap_beats(clear, 42, k % SAS, 17, rng), *sealed_expected(tx[k % SAS], keys, clear, 42, 17)))
+                sizes = (len(clear), len(frames[0][1]))
+            else:
+                sealed = PspSender(rng.randrange(1, 1 << 32) | 1, k % 2, 1).seal(keys, clear, 42, 17)
+                frames.append((beats_of(sealed, IN, 42, rng), *opened_expected(keys, sealed, 42)))
+                sizes = (len(sealed), len(frames[0][1]))
+        got = await bench.run([([], [], frames)], timeout=100 * 24 * (size // 16 + 10))
+        per, figures = rates(got, *sizes)
+        lines.append(f"psp{TOP}_{size}B_payload {figures} payload_octets_per_cycle={size / per:.2f}")
+        dut._log.info(lines[-1])
+    with open(os.environ.get("PSP_RESULTS", os.devnull), "w") as f:
+        f.write("\n".join(lines) + "\n")

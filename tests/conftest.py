@@ -19,20 +19,25 @@ from tb.sim import ROOT
 
 #: the longest tests, longest first (substrings of their node ids); the rest keep their order
 LONGEST = (
+    "test_endpoint.py::test_endpoint[encap-verilator]",
     "test_proxy.py::test_proxy[verilator]",
-    "test_proxy.py::test_proxy[icarus]",
-    "test_gcm.py::test_gcm[aes128+256-icarus]",
     "test_esp.py::test_esp[decap-verilator]",
+    "test_endpoint.py::test_endpoint[decap-verilator]",
     "test_endpoint.py::test_endpoint[encap-icarus]",
     "test_endpoint.py::test_endpoint[decap-icarus]",
-    "test_endpoint.py::test_endpoint[decap-verilator]",
-    "test_endpoint.py::test_endpoint[encap-verilator]",
+    "test_proxy.py::test_proxy[icarus]",
+    "test_gcm.py::test_gcm[aes128+256-icarus]",
     "test_esp.py::test_esp[encap-verilator]",
-    "test_cli.py::test_verilog_and_summary",
-    "test_esp.py::test_esp[decap-icarus]",
     "test_gcm.py::test_gcm[aes128+256-verilator]",
-    "test_gcm.py::test_gcm[aes256-verilator]",
-    "test_aes.py::test_aes[aes256-verilator]",
+    "test_psp.py::test_psp[encap-verilator]",
+    "test_psp.py::test_psp[encap-icarus]",
+    "test_psp.py::test_psp[decap-verilator]",
+    "test_psp.py::test_psp[decap-icarus]",
+    "test_esp.py::test_esp[decap-icarus]",
+    "test_esp.py::test_esp[encap-icarus]",
+    "test_cli.py::test_verilog_and_summary",
+    "test_ghash.py::test_ghash_cocotb[verilator]",
+    "test_ghash.py::test_ghash_cocotb[icarus]",
     "test_aes.py::test_aes[aes128+256-verilator]",
 )
 

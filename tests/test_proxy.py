@@ -8,8 +8,9 @@ import pytest
 from hw.proxy import Proxy
 from tb.sim import ROOT, SIMULATORS, run
 
-#: random frames per run (payloads 0..1500 octets)
+#: random frames per run, and their largest payload (as tests/test_endpoint.py)
 COUNTS = {"icarus": 200, "verilator": 1000}
+MAX_PAYLOAD = {"icarus": 600, "verilator": 1500}
 
 
 @pytest.mark.sim
@@ -19,4 +20,5 @@ def test_proxy(simulator: str) -> None:
     results.mkdir(exist_ok=True)
     run(Proxy(), name="proxy", test_module="tb.proxy_tb", simulator=simulator,
         extra_env={"PROXY_N": os.environ.get("PROXY_N", str(COUNTS[simulator])),
+                   "ENDPOINT_MAX": str(MAX_PAYLOAD[simulator]),
                    "PROXY_RESULTS": str(results / f"proxy_{simulator}.txt")})
