@@ -1,4 +1,4 @@
-"""PSP profile of the golden model (docs/spec.md section 12): Google's PSP Security
+"""PSP profile of the golden model (docs/spec.md section 13): Google's PSP Security
 Protocol, version 0 (AES-GCM-128) and version 1 (AES-GCM-256), as the PSP Architecture
 Specification defines it and Google's reference implementation emits it.
 
@@ -122,7 +122,7 @@ class PspOpened(NamedTuple):
 
 
 def psp_open(keys: PspKeys, frame: bytes, offset: int) -> PspOpened:
-    """Spec 12.3: check the header, derive the key, verify the ICV, remove the header."""
+    """Spec 13.3: check the header, derive the key, verify the ICV, remove the header."""
     hdr = parse_header(frame, offset)
     key = keys.data_key(hdr.spi, hdr.version)
     clear = offset + HEADER_LEN + 4 * hdr.crypt_offset
@@ -170,6 +170,8 @@ class PspSender:
         spend no IV."""
         if offset < 0:
             raise ValueError("negative offset")
+        if not 0 <= next_header <= 255:
+            raise ValueError(f"Next Header {next_header} outside 0..255")
         if offset > len(frame):
             raise EespError(Code.PSP_TRUNCATED, f"offset {offset} past the frame's {len(frame)} octets")
         payload = (self.vc or b"") + frame[offset:]

@@ -19,7 +19,8 @@ byte what ``SecurityAssociation.seal`` gives; SNs run out at 2^32 - 1 and 2^64 -
 are refused; what the RTL seals, scapy's ``SecurityAssociation`` decrypts back to the
 packet it was given, tunnel and transport, with and without ESN.
 
-Environment: ``ESP_TOP`` (decap / encap), ``ESP_N`` frames of the random tests.
+Environment: ``ESP_TOP`` (decap / encap), ``ESP_N`` frames of the random tests, ``ESP_MAX``
+their largest payload (default 1500).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from tb.stream import pack
 
 TOP = os.environ.get("ESP_TOP", "decap")
 N = int(os.environ.get("ESP_N", "300"))
+#: largest random payload (octets)
+MAX = int(os.environ.get("ESP_MAX", "1500"))
 SAS = 4
 WINDOW = 64
 IN, OUT, SAW = beat(InUser), beat(NextHeaderUser), sa_layout(SAS)
@@ -144,7 +147,7 @@ class Peers:
                 # non-ESN (with ESN an SN behind the window is read as ahead)
                 sa = self.tx[3] if self.tx[3] in live else self.tx[0]
             offset = rng.choice([0, 14, 20, 40, rng.randrange(48)])
-            payload = rng.randbytes(rng.choice([0, 1, 2, 3, 16, 1500, rng.randrange(1501), rng.randrange(80)]))
+            payload = rng.randbytes(rng.choice([0, 1, 2, 3, 16, MAX, rng.randrange(MAX + 1), rng.randrange(80)]))
             frame = rng.randbytes(offset) + payload
             nh = DUMMY if len(out) % 20 == 7 else rng.choice([4, 41, 6, 17])   # 1 in 20 a dummy
             what = "ok"
@@ -394,7 +397,7 @@ def esp_encap_random_traffic(n: int):
     for _ in range(n):
         slot = rng.randrange(SAS)
         offset = rng.choice([0, 14, 20, 40, rng.randrange(48)])
-        frame = rng.randbytes(offset + rng.choice([0, 1, 2, 3, 16, 1500, rng.randrange(1501), rng.randrange(80)]))
+        frame = rng.randbytes(offset + rng.choice([0, 1, 2, 3, 16, MAX, rng.randrange(MAX + 1), rng.randrange(80)]))
         nh = rng.choice([4, 41, 6, 17, DUMMY])
         out, code = seal_expected(tx[slot], frame, offset, nh)
         counts[code] += 1

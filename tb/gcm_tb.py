@@ -8,8 +8,9 @@ failing tag is known. Nothing is computed by the code under test.
 
 Environment: ``GCM_N`` random packets; ``GCM_RESULTS`` a file for the benchmark;
 ``GCM_KEYS`` the build's key sizes ("256" or "128,256"): with AES-128 the NIST records
-of both sizes run mixed, and random packets pick their key size; ``GCM_NIST_STEP`` k:
-every k-th record of each file (FAIL records among them), default all.
+of both sizes run mixed, and random packets pick their key size; ``GCM_NIST_STEP`` k and
+``GCM_NIST_FIRST`` f: records f, f + k, f + 2k, ... of each file (FAIL records among
+them), default all.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tb.stream import Source, pack, start_bench, unpack
 N = int(os.environ.get("GCM_N", "40"))
 SIZES = tuple(int(s) for s in os.environ.get("GCM_KEYS", "256").split(","))
 NIST_STEP = int(os.environ.get("GCM_NIST_STEP", "1"))
+NIST_FIRST = int(os.environ.get("GCM_NIST_FIRST", "0"))
 CTX = ctx_layout(SIZES)
 SIDE = 8
 IN = beat_layout(SIDE)
@@ -172,7 +174,7 @@ class Bench:
 def _nist(kind: str, decrypt: bool) -> list[Packet]:
     """Every 96-bit-IV, 128-bit-tag record of ``gcm<kind><size>.rsp`` for each size of the
     build, interleaved (a new key size every packet where both are built)."""
-    per_size = [_nist_file(f"gcm{kind}{size}.rsp", decrypt)[::NIST_STEP] for size in SIZES]
+    per_size = [_nist_file(f"gcm{kind}{size}.rsp", decrypt)[NIST_FIRST::NIST_STEP] for size in SIZES]
     return [p for group in zip(*per_size) for p in group]
 
 

@@ -167,3 +167,9 @@ def test_iv_counter_never_repeats_and_ends() -> None:
 def test_bad_sender_parameters_refused(kw) -> None:
     with pytest.raises(ValueError):
         PspSender(**kw)
+
+
+@pytest.mark.parametrize("nh,offset", [(256, 0), (-1, 0), (17, -1)])
+def test_bad_seal_requests_refused(nh: int, offset: int) -> None:
+    with pytest.raises(ValueError):
+        PspSender(5).seal(PspKeys([MK0, MK1]), b"frame", offset, nh)
