@@ -5,7 +5,7 @@ Google's PSP reference outputs (``../shared/vectors/google-psp/``, read by
 Decap: Google's 22 reference outputs open to the cleartext of Google's input pcaps (from
 the PSP header on; the outer octets pass through) and its two ``_err`` frames are
 refused (AUTH_FAIL); random frames of both versions, both phases, with and without VC,
-random crypt offsets and header offsets, a fifth of them damaged (a bit flipped
+random crypt offsets and header offsets, a quarter of them damaged (in turn: a bit flipped
 anywhere, cut, a bad version, the always-1 bit cleared, Hdr Ext Len too short or too
 long, an SPI of 0, a crypt offset past the payload), with master-key rotations between
 bursts and frames sealed before a rotation sent after it; expected: ``model.psp.psp_open``.
@@ -90,10 +90,9 @@ def opened_expected(keys: PspKeys, frame: bytes, offset: int) -> tuple[bytes, in
         return frame[:min(offset, len(frame))], user(int(e.code))
 
 
-def _damage(frame: bytes, o: int, rng: random.Random) -> tuple[bytes, int]:
-    """One of the ways a frame breaks the rules of spec 13.3 (or its ICV)."""
+def _damage(frame: bytes, o: int, rng: random.Random, how: int) -> tuple[bytes, int]:
+    """Way ``how`` (0..8) a frame breaks the rules of spec 13.3 (or its ICV)."""
     b = bytearray(frame)
-    how = rng.randrange(9)
     if how == 0 and len(b) > o:
         k = rng.randrange(o, len(b))
         b[k] ^= 1 << rng.randrange(8)
@@ -128,7 +127,7 @@ def psp_decap_random_traffic(n: int):
     rng = random.Random(31)
     keys = PspKeys([rng.randbytes(32), None])       # phase 1 empty at first: UNKNOWN_KEY
     bursts, writes = [], [mk_write(0, keys.keys[0])]
-    held, frames_in, codes = [], [], {}
+    held, frames_in, codes, turn = [], [], {}, 0
     for b in range(-(-n // 25)):
         if b % 2:
             new = rng.randbytes(32)
@@ -148,8 +147,9 @@ def psp_decap_random_traffic(n: int):
                     frame = s.seal(keys, frame, o, nh)
                 except EespError:       # its phase has no key yet: sealed under a key nobody installed
                     frame = s.seal(PspKeys([bytes(32), bytes(32)]), frame, o, nh)
-                if rng.random() < 0.2:
-                    frame, o = _damage(frame, o, rng)
+                if rng.random() < 0.25:        # the kinds of damage in turn
+                    frame, o = _damage(frame, o, rng, turn % 9)
+                    turn += 1
                 if rng.random() < 0.1:
                     held.append((frame, o))
             out, u = opened_expected(keys, frame, o)

@@ -9,9 +9,9 @@ from hw.endpoint import Decap, Encap
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload: Verilator 0..1500 octets; Icarus
-#: (some 40x slower a cycle) 0..600, the same frame count and every check of the bench
+#: (some 40x slower a cycle) 0..400, the same frame count and every check of the bench
 COUNTS = {"icarus": 300, "verilator": 2000}
-MAX_PAYLOAD = {"icarus": 600, "verilator": 1500}
+MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 TOPS = {"decap": Decap, "encap": Encap}
 
 

@@ -12,7 +12,7 @@ from tb.sim import ROOT, SIMULATORS, run
 SAS, WINDOW = 4, 64
 TOPS = {"decap": lambda: EspDecap(sas=SAS, window=WINDOW), "encap": lambda: EspEncap(sas=SAS)}
 #: random frames of the random tests, and their largest payload
-COUNTS = {"icarus": 100, "verilator": 500}
+COUNTS = {"icarus": 100, "verilator": 300}
 MAX_PAYLOAD = {"icarus": 600, "verilator": 1500}
 
 

@@ -10,7 +10,7 @@ from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (as tests/test_endpoint.py)
 COUNTS = {"icarus": 200, "verilator": 1000}
-MAX_PAYLOAD = {"icarus": 600, "verilator": 1500}
+MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 
 @pytest.mark.sim

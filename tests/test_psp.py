@@ -13,7 +13,7 @@ from tb.sim import ROOT, SIMULATORS, run
 SAS = 4     # what tb/psp_tb.py expects of the encap
 TOPS = {"decap": lambda: PspDecap(), "encap": lambda: PspEncap(sas=SAS)}
 #: random frames of the random tests
-COUNTS = {"icarus": 50, "verilator": 400}
+COUNTS = {"icarus": 50, "verilator": 250}
 
 
 @pytest.mark.sim
