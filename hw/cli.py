@@ -38,25 +38,26 @@ __all__ = ["main", "designs", "ports", "fields"]
 
 def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: int = 64
             ) -> dict[str, tuple[object, dict]]:
-    """name -> (component, parameters) of everything ``eesp verilog`` writes."""
+    """name -> (factory of the component, parameters) of everything ``eesp verilog`` writes
+    (factories: only the designs asked for are built)."""
     return {
-        "espdecap": (EspDecap(sas=sas, window=window, max_frame=max_frame),
+        "espdecap": (lambda: EspDecap(sas=sas, window=window, max_frame=max_frame),
                      {"sas": sas, "window": window, "max_frame": max_frame}),
-        "espencap": (EspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
-        "decap": (Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
-        "encap": (Encap(groups=groups, contexts=contexts, max_frame=max_frame),
+        "espencap": (lambda: EspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
+        "decap": (lambda: Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
+        "encap": (lambda: Encap(groups=groups, contexts=contexts, max_frame=max_frame),
                   {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
-        "proxy": (Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
+        "proxy": (lambda: Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
                   {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame}),
-        "pspdecap": (PspDecap(max_frame=max_frame), {"max_frame": max_frame}),
-        "pspencap": (PspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
-        "gcm": (Gcm(side_width=8), {"side_width": 8}),
-        "gcm128": (Gcm(side_width=8, key_sizes=(128, 256)), {"side_width": 8, "key_sizes": "128,256"}),
-        "kdf": (KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
-        "aes256": (Aes(user_shape=16), {"user_width": 16}),
-        "aes128": (Aes(user_shape=16, key_sizes=(128, 256)), {"user_width": 16, "key_sizes": "128,256"}),
-        "ghash": (Ghash(), {}),
-        "keytable": (KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
+        "pspdecap": (lambda: PspDecap(max_frame=max_frame), {"max_frame": max_frame}),
+        "pspencap": (lambda: PspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
+        "gcm": (lambda: Gcm(side_width=8), {"side_width": 8}),
+        "gcm128": (lambda: Gcm(side_width=8, key_sizes=(128, 256)), {"side_width": 8, "key_sizes": "128,256"}),
+        "kdf": (lambda: KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
+        "aes256": (lambda: Aes(user_shape=16), {"user_width": 16}),
+        "aes128": (lambda: Aes(user_shape=16, key_sizes=(128, 256)), {"user_width": 16, "key_sizes": "128,256"}),
+        "ghash": (lambda: Ghash(), {}),
+        "keytable": (lambda: KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
     }
 
 
@@ -112,13 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "synth":
         from .synth import run
 
-        print(run(every, args.designs or list(every), args.pnr, pathlib.Path(args.out)))
+        print(run({name: (make(), params) for name, (make, params) in every.items()
+                   if name in (args.designs or list(every))}, args.designs or list(every), args.pnr,
+                  pathlib.Path(args.out)))
         return 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = []
     for name in args.designs or list(every):
-        top, params = every[name]
+        make, params = every[name]
+        top = make()
         (out / f"{name}.sv").write_text(to_verilog(top, name))
         summary.append(f"module {name}  ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})")
         for n, d, w, shape in ports(top):
