@@ -19,7 +19,7 @@ from .gcm import Gcm, Kind
 from .parser import HeaderCapture
 from .realign import FrameBeat, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
-__all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "Verdict", "OpenJob", "open_frames",
+__all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "octets_of", "from_octets", "Verdict", "OpenJob", "open_frames",
            "Egress", "first_code", "trim",
            "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
            "frames_to_segmenter", "beats_to_gcm", "repack_gcm", "release"]
@@ -40,6 +40,17 @@ Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset
 ALL = (1 << LEN) - 1
 #: ``user`` of an opened frame whose protocol header names its payload (ESP, PSP).
 NextHeaderUser = data.StructLayout({"error": 5, "next_header": 8})
+
+
+def octets_of(value, n: int) -> list:
+    """The ``n`` octets of a big-endian ``value``, the first (most significant) first."""
+    return [value[8 * (n - 1 - j): 8 * (n - j)] for j in range(n)]
+
+
+def from_octets(octets):
+    """Big-endian integer of a list of 8-bit values (the first one most significant):
+    the inverse of :func:`octets_of`."""
+    return Cat(*reversed(octets))
 
 
 def sa_in_user(sas: int) -> data.StructLayout:

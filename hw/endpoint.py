@@ -45,7 +45,8 @@ from common.codes import Code
 
 from .counters import wire_stats
 from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, Verdict, beats_to_gcm, first_code,
-                       frames_to_segmenter, gated, open_frames, receive_ingress, refused_cut, release, repack_gcm,
+                       frames_to_segmenter, gated, octets_of, open_frames, receive_ingress, refused_cut, release,
+                       repack_gcm,
                        send_ingress, write_barrier)
 from .gcm import Gcm, Kind
 from .kdf import KdfEngine
@@ -162,17 +163,14 @@ ContextState = data.StructLayout({"valid": 1, "counter": 49})
 def header_octets(kind, k, long, hl, coffset, ioffset, ident, rkid, tags, epoch, counter):
     """The security header of spec 2.1 as octets (octet j in bits 8j+7..8j), 56 octets
     wide, for each of the six layouts (ID kind x option none / 16 / 32), chosen by Mux."""
-    def be(value, n):       # n octets of a big-endian integer, first octet first
-        return [value[8 * (n - 1 - j): 8 * (n - j)] for j in range(n)]
-
     word0 = [Cat(hl, Const(1, 4)), Cat(Const(0, 5), k, kind, Const(0, 1)), coffset, ioffset]
-    tail = be(epoch, 2) + be(counter, 6)
+    tail = octets_of(epoch, 2) + octets_of(counter, 6)
     out = Const(0, 8 * 56)
     for kk in (0, 1):
-        ident_octets = be(ident, 8) if kk else be(ident[:32], 4)
+        ident_octets = octets_of(ident, 8) if kk else octets_of(ident[:32], 4)
         for opt in (0, 16, 32):
             option = [] if not opt else \
-                [Const(1, 8), Const(opt + 4, 8), Cat(Const(0, 2), tags), Const(0, 8)] + be(rkid[:8 * opt], opt)
+                [Const(1, 8), Const(opt + 4, 8), Cat(Const(0, 2), tags), Const(0, 8)] + octets_of(rkid[:8 * opt], opt)
             octets = word0 + ident_octets + option + tail
             sel = (kind == kk) & (Mux(k, Mux(long, 32, 16), 0) == opt)
             out = Mux(sel, Cat(*octets), out)

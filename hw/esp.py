@@ -50,7 +50,7 @@ from common.codes import Code
 
 from .counters import STAT, wire_stats
 from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, NextHeaderUser, OutUser, Verdict, beats_to_gcm,
-                       frames_to_segmenter, receive_ingress, refused_cut, release, sa_in_user, send_ingress,
+                       frames_to_segmenter, from_octets, receive_ingress, refused_cut, release, sa_in_user, send_ingress,
                        unpack_gcm)
 from .gcm import Gcm, Kind
 from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
@@ -96,10 +96,6 @@ def _trailer_octet(k: int, pad, nh):
         v = Mux(pad > k, k + 1, v)
     return v[:8]
 
-
-def _be(octets):
-    """Big-endian integer of a list of 8-bit values (the first one most significant)."""
-    return Cat(*reversed(octets))
 
 
 class _Window:
@@ -184,7 +180,7 @@ class EspDecap(wiring.Component):
         # ---- SA lookup by SPI, SN inference; fork to the GCM, the realigners, the verdict --
         d = data.View(Desc, descs.r_data)
         octet = [d.hdr[8 * j: 8 * j + 8] for j in range(HDR)]
-        spi, seq, iv = _be(octet[0:4]), _be(octet[4:8]), _be(octet[8:16])
+        spi, seq, iv = from_octets(octet[0:4]), from_octets(octet[4:8]), from_octets(octet[8:16])
         idx = Signal(range(S))      # the SA whose SPI matches (writes keep SPIs unique)
         hit, pick = Const(0, 1), Const(0, range(S))
         for k in range(S):

@@ -42,7 +42,8 @@ from common.codes import Code
 
 from .counters import wire_stats
 from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, Verdict,
-                       beats_to_gcm, first_code, frames_to_segmenter, open_frames, receive_ingress,
+                       beats_to_gcm, first_code, frames_to_segmenter, from_octets, octets_of, open_frames,
+                       receive_ingress,
                        refused_cut, release, repack_gcm, sa_in_user, send_ingress, write_barrier)
 from .gcm import Gcm, Kind
 from .kdf import Cmac2
@@ -73,11 +74,9 @@ def psp_block(i: int, version, spi):
 
 def _header_fields(octets):
     """The fields of a PSP header (``octets``: 16 8-bit values, the first first)."""
-    def be(os):
-        return Cat(*reversed(os))
     o3 = octets[3]
     return {"nh": octets[0], "ext": octets[1], "co": octets[2][:6], "version": o3[2:6], "v": o3[1],
-            "one": o3[0], "spi": be(octets[4:8]), "iv": be(octets[8:16])}
+            "one": o3[0], "spi": from_octets(octets[4:8]), "iv": from_octets(octets[8:16])}
 
 
 def _key_request(m, cmac, phases, ok, spi, version, tag):
@@ -269,9 +268,7 @@ class PspEncap(wiring.Component):
         js, jd = j.sa, j.d
         hdr = Cat(jd.nh, Cat(Mux(js.v, 2, 1), Const(0, 6)), Cat(js.crypt_offset, Const(0, 2)),
                   Cat(Const(1, 1), js.v, js.version, Const(0, 5)),
-                  *[js.spi[24 - 8 * k: 32 - 8 * k] for k in range(4)],
-                  *[js.next_iv[56 - 8 * k: 64 - 8 * k] for k in range(8)],
-                  *[js.vc[56 - 8 * k: 64 - 8 * k] for k in range(8)])
+                  *octets_of(js.spi, 4), *octets_of(js.next_iv[:64], 8), *octets_of(js.vc, 8))
         ins_len = Signal(6)             # octets inserted at O: header and VC (a refused frame: none)
         m.d.comb += ins_len.eq(Mux(ok, HDR + Mux(js.v, VC, 0), 0))
         Bounds1 = data.ArrayLayout(LEN, 1)
