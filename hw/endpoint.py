@@ -46,8 +46,7 @@ from common.codes import Code
 from .counters import wire_stats
 from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, Verdict, beats_to_gcm, first_code,
                        frames_to_segmenter, gated, octets_of, open_frames, receive_ingress, refused_cut, release,
-                       repack_gcm,
-                       send_ingress, write_barrier)
+                       repack_gcm, send_ingress, write_barrier)
 from .gcm import Gcm, Kind
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
