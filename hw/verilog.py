@@ -29,6 +29,7 @@ resolved, and the generated text holds no ``always_comb`` or ``always @*`` block
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import pathlib
 
@@ -41,8 +42,10 @@ __all__ = ["to_verilog", "CACHE_ENV"]
 #: Environment variable naming a directory where :func:`to_verilog` keeps the text of each
 #: design it converted (the test suite sets it: one top is converted by several tests, and
 #: elaborating the proxy takes ~15 s of Python). The key covers everything the text can
-#: depend on: the source of every module of ``hw/`` and of the result codes, Amaranth's
-#: version, the module name, the component's class, its plain parameters and its signature.
+#: depend on: the source of every module of ``hw/``, of the result codes and of the module
+#: that defines the component's class (a design outside ``hw/``, e.g. ``tb/smoke.py``),
+#: Amaranth's version, the module name, the component's class, its plain parameters and
+#: its signature.
 CACHE_ENV = "EESP_VERILOG_CACHE"
 _SOURCES = sorted(pathlib.Path(__file__).parent.rglob("*.py")) + \
     sorted((pathlib.Path(__file__).parent.parent / "common").rglob("*.py"))
@@ -53,7 +56,7 @@ _YOSYS_MIN = (0, 40)
 
 def _cache_key(top, name: str) -> str:
     h = hashlib.sha256()
-    for f in _SOURCES:
+    for f in _SOURCES + [pathlib.Path(inspect.getfile(type(top)))]:
         h.update(f.read_bytes())
     plain = sorted((k, v) for k, v in vars(top).items()
                    if isinstance(v, (bool, int, float, str, type(None))) and not k.startswith("_MustUse"))

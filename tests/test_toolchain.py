@@ -64,3 +64,12 @@ def test_waves_requested_but_not_written_fail_the_run(simulator: str, monkeypatc
     monkeypatch.setattr(sim, "waveform_path", lambda name, s: sim.ROOT / "sim_build" / name / "never-written.fst")
     with pytest.raises(AssertionError, match="no waveform"):
         run(SmokeCounter(), name="smoke", test_module="tb.smoke_tb", simulator=simulator, testcase=PASSING)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_cocotbext_axi_drives_an_axi_stream_design(simulator: str) -> None:
+    # the FPGA-facing tops' benches use cocotbext-axi: it must run under this cocotb on both
+    from tb.smoke import AxisFifo
+
+    run(AxisFifo(), name="axisfifo", test_module="tb.axis_smoke_tb", simulator=simulator)

