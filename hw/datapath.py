@@ -34,9 +34,9 @@ ICV = 16
 
 #: A frame's verdict for :class:`Egress`: its code (0 = good), its header offset O, the
 #: octets a good frame keeps (``n``, all ones: all), and (decap) its trust group and
-#: header offsets, for :data:`MetaUser`, (ESP) its Next Header.
+#: header offsets, for :data:`MetaUser`, (ESP, PSP) its Next Header, (PSP) its SPI.
 Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset": 8, "ioffset": 8,
-                             "next_header": 8})
+                             "next_header": 8, "spi": 32})
 ALL = (1 << LEN) - 1
 #: ``user`` of an opened frame whose protocol header names its payload (ESP, PSP).
 NextHeaderUser = data.StructLayout({"error": 5, "next_header": 8})

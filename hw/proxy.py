@@ -51,9 +51,30 @@ from common.codes import Code
 from .datapath import MAX_FRAME, InUser, OutUser
 from .endpoint import ContextState, Decap, Encap, context_layout
 from .keytable import write_layout
+from .psp import MasterKeyWrite, PspDecap, PspEncap, SaState, psp_sa_layout
 from .realign import beat
 
-__all__ = ["Proxy", "map_layout"]
+__all__ = ["Proxy", "map_layout", "EespToPsp", "eesp_psp_map_layout", "PspToEesp", "psp_eesp_map_layout"]
+
+#: The signature members the two halves of a chained proxy share, wired by :func:`_share_controls`.
+CONTROLS = {"drop_bad": In(1), "stat_addr": In(7), "stat_data": Out(32)}
+
+
+def _share_controls(m, top, ing, eg) -> None:
+    """``drop_bad`` to both halves; ``stat_addr`` 0-63 reads the ingress counters, 64-127
+    the egress ones."""
+    m.d.comb += [
+        ing.drop_bad.eq(top.drop_bad), eg.drop_bad.eq(top.drop_bad),
+        ing.stat_addr.eq(top.stat_addr[:6]), eg.stat_addr.eq(top.stat_addr[:6]),
+        top.stat_data.eq(Mux(top.stat_addr[6], eg.stat_data, ing.stat_data)),
+    ]
+
+
+def _frames_between(m, ing, eg) -> None:
+    """The opened frames of ``ing`` into ``eg``, beat for beat (``user`` is set by the caller)."""
+    i, o = ing.m.payload, eg.s.payload
+    m.d.comb += [eg.s.valid.eq(ing.m.valid), ing.m.ready.eq(eg.s.ready),
+                 o.data.eq(i.data), o.keep.eq(i.keep), o.last.eq(i.last)]
 
 
 def map_layout(groups: int, contexts: int) -> data.StructLayout:
@@ -78,9 +99,7 @@ class Proxy(wiring.Component):
             "ctx_addr": In(max(1, (contexts - 1).bit_length())),
             "ctx_state": Out(ContextState),
             "mapwr": In(stream.Signature(map_layout(groups_a, contexts))),
-            "drop_bad": In(1),
-            "stat_addr": In(7),
-            "stat_data": Out(32),
+            **CONTROLS,
         })
 
     def elaborate(self, platform):
@@ -95,10 +114,8 @@ class Proxy(wiring.Component):
             eg.ctxwr.valid.eq(self.ctxwr.valid), self.ctxwr.ready.eq(eg.ctxwr.ready),
             eg.ctxwr.payload.eq(self.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
             eg.ctx_addr.eq(self.ctx_addr), self.ctx_state.eq(eg.ctx_state),
-            ing.drop_bad.eq(self.drop_bad), eg.drop_bad.eq(self.drop_bad),
-            ing.stat_addr.eq(self.stat_addr[:6]), eg.stat_addr.eq(self.stat_addr[:6]),
-            self.stat_data.eq(Mux(self.stat_addr[6], eg.stat_data, ing.stat_data)),
         ]
+        _share_controls(m, self, ing, eg)
 
         # ---- the mapping table ---------------------------------------------------------
         ml = map_layout(self._ga, self._contexts)
@@ -111,13 +128,143 @@ class Proxy(wiring.Component):
         # ---- opened A frames into the encap, with B's sender context -----------------------
         i, o = ing.m.payload, eg.s.payload
         entry = maps[i.user.group[:Shape.cast(ml["group"].shape).width]]
+        _frames_between(m, ing, eg)
         m.d.comb += [
-            eg.s.valid.eq(ing.m.valid), ing.m.ready.eq(eg.s.ready),
-            o.data.eq(i.data), o.keep.eq(i.keep), o.last.eq(i.last),
             # read by the encap on a frame's first beat only
             o.user.offset.eq(i.user.offset), o.user.ctx.eq(entry.ctx),
             o.user.coffset.eq(i.user.coffset), o.user.ioffset.eq(i.user.ioffset),
             o.user.error.eq(Mux(i.user.error != 0, i.user.error,
                                 Mux(entry.valid, 0, Code.NO_MAPPING.value))),
+        ]
+        return m
+
+
+def eesp_psp_map_layout(groups: int, sas: int) -> data.StructLayout:
+    """An :class:`EespToPsp` mapping write: ingress ``group`` -> PSP SA ``sa`` with
+    ``next_header`` in its header, if ``valid``."""
+    return data.StructLayout({"group": max(1, (groups - 1).bit_length()), "valid": 1,
+                              "sa": max(1, (sas - 1).bit_length()), "next_header": 8})
+
+
+class EespToPsp(wiring.Component):
+    """EESP domain -> PSP domain (spec 8.1): ``Decap(meta=True)`` with the EESP key table
+    (``wr``) into ``PspEncap(chained=True)`` with the PSP master keys (``mkwr``) and sending
+    SAs (``sawr``, ``sa_addr`` / ``sa_state``). ``mapwr`` (:func:`eesp_psp_map_layout`) maps
+    each ingress trust group to an SA and a Next Header; an unmapped group's frames are
+    refused with NO_MAPPING. The PSP crypt offset is the frame's COffset + 2 V. Ports,
+    refusals and counters otherwise as :class:`Proxy`; throughput one beat per cycle on
+    long frames, as its two halves."""
+
+    def __init__(self, groups: int = 4, sas: int = 8, max_frame: int = MAX_FRAME):
+        self._groups, self._sas, self._max_frame = groups, sas, max_frame
+        sa = psp_sa_layout(sas)
+        super().__init__({
+            "s": In(stream.Signature(beat(InUser))),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "wr": In(stream.Signature(write_layout(groups))),
+            "mkwr": In(stream.Signature(MasterKeyWrite)),
+            "sawr": In(stream.Signature(sa)),
+            "sa_addr": In(sa["index"].shape),
+            "sa_state": Out(SaState),
+            "mapwr": In(stream.Signature(eesp_psp_map_layout(groups, sas))),
+            **CONTROLS,
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ing = ing = Decap(self._groups, self._max_frame, meta=True)
+        m.submodules.eg = eg = PspEncap(self._sas, self._max_frame, chained=True)
+        wiring.connect(m, wiring.flipped(self.s), ing.s)
+        wiring.connect(m, wiring.flipped(self.wr), ing.wr)
+        wiring.connect(m, wiring.flipped(self.mkwr), eg.mkwr)
+        wiring.connect(m, wiring.flipped(self.sawr), eg.sawr)
+        wiring.connect(m, eg.m, wiring.flipped(self.m))
+        m.d.comb += [eg.sa_addr.eq(self.sa_addr), self.sa_state.eq(eg.sa_state)]
+        _share_controls(m, self, ing, eg)
+
+        ml = eesp_psp_map_layout(self._groups, self._sas)
+        maps = Array([Signal(ml, name=f"map{g}") for g in range(self._groups)])
+        w = self.mapwr.payload
+        m.d.comb += self.mapwr.ready.eq(1)
+        with m.If(self.mapwr.valid):
+            m.d.sync += maps[w.group].eq(w)
+
+        i, o = ing.m.payload, eg.s.payload
+        entry = maps[i.user.group[:Shape.cast(ml["group"].shape).width]]
+        _frames_between(m, ing, eg)
+        m.d.comb += [       # read by the encap on a frame's first beat only
+            o.user.offset.eq(i.user.offset), o.user.sa.eq(entry.sa), o.user.next_header.eq(entry.next_header),
+            o.user.clear.eq(i.user.coffset),
+            o.user.error.eq(Mux(i.user.error != 0, i.user.error, Mux(entry.valid, 0, Code.NO_MAPPING.value))),
+        ]
+        return m
+
+
+def psp_eesp_map_layout(maps: int, contexts: int) -> data.StructLayout:
+    """A :class:`PspToEesp` mapping write: entry ``index`` maps ``spi`` (frames whose Next
+    Header is ``next_header``) to sender context ``ctx``, if ``valid``."""
+    return data.StructLayout({"index": max(1, (maps - 1).bit_length()), "valid": 1, "spi": 32,
+                              "next_header": 8, "ctx": max(1, (contexts - 1).bit_length())})
+
+
+class PspToEesp(wiring.Component):
+    """PSP domain -> EESP domain (spec 8.1): ``PspDecap(meta=True)`` with the PSP master
+    keys (``mkwr``) into ``Encap(chained=True)`` with the EESP key table (``wr``) and the
+    proxy's sender contexts (``ctxwr``, ``ctx_addr`` / ``ctx_state``; K forced to 1).
+    ``mapwr`` (:func:`psp_eesp_map_layout`) writes ``maps`` entries; a frame takes the
+    lowest-numbered valid entry with its SPI, and is refused with NO_MAPPING if there is
+    none or that entry's Next Header differs from the frame's. COffset = the frame's clear
+    words after its extension, IOffset = 0. Ports, refusals and counters otherwise as
+    :class:`Proxy`; throughput one beat per cycle on long frames, as its two halves."""
+
+    def __init__(self, groups: int = 4, contexts: int = 16, maps: int = 8, max_frame: int = MAX_FRAME):
+        if maps < 1:
+            raise ValueError("at least one mapping entry")
+        self._groups, self._contexts, self._maps, self._max_frame = groups, contexts, maps, max_frame
+        super().__init__({
+            "s": In(stream.Signature(beat(InUser))),
+            "m": Out(stream.Signature(beat(OutUser))),
+            "mkwr": In(stream.Signature(MasterKeyWrite)),
+            "wr": In(stream.Signature(write_layout(groups))),
+            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
+            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
+            "ctx_state": Out(ContextState),
+            "mapwr": In(stream.Signature(psp_eesp_map_layout(maps, contexts))),
+            **CONTROLS,
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ing = ing = PspDecap(self._max_frame, meta=True)
+        m.submodules.eg = eg = Encap(self._groups, self._contexts, self._max_frame, chained=True)
+        wiring.connect(m, wiring.flipped(self.s), ing.s)
+        wiring.connect(m, wiring.flipped(self.mkwr), ing.mkwr)
+        wiring.connect(m, wiring.flipped(self.wr), eg.wr)
+        wiring.connect(m, eg.m, wiring.flipped(self.m))
+        m.d.comb += [
+            eg.ctxwr.valid.eq(self.ctxwr.valid), self.ctxwr.ready.eq(eg.ctxwr.ready),
+            eg.ctxwr.payload.eq(self.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
+            eg.ctx_addr.eq(self.ctx_addr), self.ctx_state.eq(eg.ctx_state),
+        ]
+        _share_controls(m, self, ing, eg)
+
+        ml = psp_eesp_map_layout(self._maps, self._contexts)
+        maps = [Signal(ml, name=f"map{k}") for k in range(self._maps)]
+        w = self.mapwr.payload
+        m.d.comb += self.mapwr.ready.eq(1)
+        with m.If(self.mapwr.valid):
+            m.d.sync += Array(maps)[w.index].eq(w)
+
+        i, o = ing.m.payload, eg.s.payload
+        entry = Signal(ml)              # the lowest-numbered valid entry with the frame's SPI
+        for e in reversed(maps):
+            with m.If(e.valid & (e.spi == i.user.spi)):
+                m.d.comb += entry.eq(e)
+        _frames_between(m, ing, eg)
+        mapped = entry.valid & (entry.next_header == i.user.next_header)
+        m.d.comb += [       # read by the encap on a frame's first beat only
+            o.user.offset.eq(i.user.offset), o.user.ctx.eq(entry.ctx),
+            o.user.coffset.eq(i.user.coffset), o.user.ioffset.eq(0),
+            o.user.error.eq(Mux(i.user.error != 0, i.user.error, Mux(mapped, 0, Code.NO_MAPPING.value))),
         ]
         return m

@@ -9,9 +9,11 @@ Ports (``amaranth.lib.stream``, AXI-Stream lane order as :mod:`hw.datapath`; eve
 beat but a frame's last full):
 
 * ``s`` (sink) frame beats: decap ``user.offset`` = O; encap ``user`` =
-  :func:`hw.datapath.sa_in_user` (O, the sending SA, Next Header), read on the first beat;
+  :func:`hw.datapath.sa_in_user` (O, the sending SA, Next Header), read on the first beat
+  (``PspEncap(chained=True)``, the EESP -> PSP proxy's: :func:`chained_sa_user`);
 * ``m`` (source) frames out: decap ``user`` = :data:`hw.datapath.NextHeaderUser`
-  (``error`` 0, ``next_header``); encap ``user`` = :data:`hw.datapath.OutUser`. A refused
+  (``error`` 0, ``next_header``; ``PspDecap(meta=True)``, the PSP -> EESP proxy's:
+  :data:`PspMetaUser`); encap ``user`` = :data:`hw.datapath.OutUser`. A refused
   frame is dropped (``drop_bad`` = 1) or leaves as ``F[0..min(O, N))`` with its code in
   ``user.error`` (spec 10); its Next Header leaves as 0;
 * ``mkwr`` (sink, :data:`MasterKeyWrite`) master-key writes, ordered with the frames as
@@ -49,10 +51,15 @@ from .gcm import Gcm, Kind
 from .kdf import Cmac2
 from .realign import Inserter, Packer, RegionPacker, Segmenter, beat
 
-__all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block"]
+__all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block", "chained_sa_user",
+           "PspMetaUser"]
 
 HDR = 16                    #: Next Header .. IV
 VC = 8
+#: ``user`` of ``PspDecap(meta=True)`` (the PSP -> EESP proxy, spec 8.1): the code, the
+#: frame's O, Next Header and SPI, and ``coffset``, its clear words after the removed
+#: extension: ``max(0, CO - 2 (HdrExtLen - 1))``.
+PspMetaUser = data.StructLayout({"error": 5, "offset": LEN, "next_header": 8, "spi": 32, "coffset": 8})
 #: A master-key write (both tops).
 MasterKeyWrite = data.StructLayout({"phase": 1, "valid": 1, "key": 256})
 #: What ``sa_state`` reads of a sending SA: ``next_iv`` = 2^64 once the IV space is used up.
@@ -63,6 +70,14 @@ def psp_sa_layout(sas: int) -> data.StructLayout:
     """A write of sending SA ``index`` (:class:`PspEncap`): ``valid`` 0 clears it."""
     return data.StructLayout({"index": max(1, (sas - 1).bit_length()), "valid": 1, "spi": 32, "version": 1,
                               "crypt_offset": 6, "v": 1, "vc": 64, "next_iv": 65})
+
+
+def chained_sa_user(sas: int) -> data.StructLayout:
+    """``user`` of ``PspEncap(chained=True)`` (the EESP -> PSP proxy, spec 8.1): that of
+    :func:`hw.datapath.sa_in_user`, the ingress ``error`` (a frame refused upstream passes
+    refused) and ``clear``, the inner words that stay clear: the crypt offset is
+    ``clear + 2 V`` instead of the SA's (above 63: PSP_BAD_OFFSET)."""
+    return data.StructLayout({**{k: f.shape for k, f in sa_in_user(sas)}, "error": 5, "clear": 8})
 
 
 def psp_block(i: int, version, spi):
@@ -103,12 +118,13 @@ def _master_keys(m, mkwr, open_):
 class PspDecap(wiring.Component):
     """PSP receive side (see module docstring; spec 13.3)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME):
+    def __init__(self, max_frame: int = MAX_FRAME, meta: bool = False):
         self._max_frame = max_frame
         self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._user = PspMetaUser if meta else NextHeaderUser
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
-            "m": Out(stream.Signature(beat(NextHeaderUser))),
+            "m": Out(stream.Signature(beat(self._user))),
             "mkwr": In(stream.Signature(MasterKeyWrite)),
             "drop_bad": In(1),
             "stat_addr": In(6),
@@ -165,9 +181,13 @@ class PspDecap(wiring.Component):
             opened.aad.eq(done.o), opened.text.eq(clear_end),
             opened.drop.eq(done.o + HDR + Cat(Const(0, 3), (g["ext"] - 1)[:8])), opened.n.eq(done.n),
             opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
-            opened.v.next_header.eq(g["nh"]),
+            opened.v.next_header.eq(g["nh"]), opened.v.spi.eq(g["spi"]),
         ]
-        ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, NextHeaderUser,
+        ext_words = Signal(9)           # 2 (HdrExtLen - 1): the extension removed, in words
+        m.d.comb += ext_words.eq((g["ext"] - 1)[:8] << 1)
+        with m.If(g["co"] > ext_words):
+            m.d.comb += opened.v.coffset.eq(g["co"] - ext_words)
+        ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, self._user,
                                     key_sizes=(128, 256))
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress)
@@ -197,14 +217,14 @@ class PspEncap(wiring.Component):
     without a key (UNKNOWN_KEY).
     """
 
-    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME):
+    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME, chained: bool = False):
         if sas < 1:
             raise ValueError("at least one SA")
-        self._sas, self._max_frame = sas, max_frame
+        self._sas, self._max_frame, self._chained = sas, max_frame, chained
         self._depth = 2 * ((max_frame + 15) // 16) + 4
         self._sa = psp_sa_layout(sas)
         super().__init__({
-            "s": In(stream.Signature(beat(sa_in_user(sas)))),
+            "s": In(stream.Signature(beat(chained_sa_user(sas) if chained else sa_in_user(sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
             "mkwr": In(stream.Signature(MasterKeyWrite)),
             "sawr": In(stream.Signature(self._sa)),
@@ -218,8 +238,8 @@ class PspEncap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S, sl = self._sas, self._sa
-        EDesc = data.StructLayout({"o": LEN, "n": LEN, "sa": sl["index"].shape, "nh": 8, "error": 5})
-        Job = data.StructLayout({"d": EDesc, "sa": sl, "code": 5})
+        EDesc = data.StructLayout({"o": LEN, "n": LEN, "sa": sl["index"].shape, "nh": 8, "error": 5, "clear": 8})
+        Job = data.StructLayout({"d": EDesc, "sa": sl, "co": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
@@ -228,7 +248,11 @@ class PspEncap(wiring.Component):
         frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         desc_in = Signal(EDesc)
         m.d.comb += [desc_in.o.eq(side.offset), desc_in.n.eq(n_now), desc_in.sa.eq(side.sa),
-                     desc_in.nh.eq(side.next_header), desc_in.error.eq(ended), descs.w_data.eq(desc_in)]
+                     desc_in.nh.eq(side.next_header), descs.w_data.eq(desc_in)]
+        if self._chained:   # the ingress code of a chained frame; TOO_LONG / BAD_FRAMING first
+            m.d.comb += [desc_in.error.eq(Mux(ended != 0, ended, side.error)), desc_in.clear.eq(side.clear)]
+        else:
+            m.d.comb += desc_in.error.eq(ended)
         phases = _master_keys(m, self.mkwr, open_)
         sas = Array([Signal(sl, name=f"sa{k}") for k in range(S)])
         # a master-key write starts new IV spaces for the SPIs of its phase: the marks
@@ -244,17 +268,20 @@ class PspEncap(wiring.Component):
         d = data.View(EDesc, descs.r_data)
         sa = sas[d.sa]
         payload = Signal(LEN + 1)       # octets after the IV: VC and F[O..N)
-        m.d.comb += payload.eq(d.n - d.o + Mux(sa.v, VC, 0))
+        co = Signal(9)                  # the crypt offset: the SA's, or (chained) clear + 2 V
+        m.d.comb += [payload.eq(d.n - d.o + Mux(sa.v, VC, 0)),
+                     co.eq(d.clear + Mux(sa.v, 2, 0) if self._chained else sa.crypt_offset)]
         code = first_code([
             (d.error != 0, d.error),
             (~sa.valid, Code.NO_CONTEXT),
             (d.o > d.n, Code.PSP_TRUNCATED),
-            (Cat(Const(0, 2), sa.crypt_offset) > payload, Code.PSP_BAD_OFFSET),
+            (co > 63, Code.PSP_BAD_OFFSET),
+            (Cat(Const(0, 2), co) > payload, Code.PSP_BAD_OFFSET),
             (sa.next_iv[64], Code.COUNTER_EXHAUSTED),
             (~phases[sa.spi[31]].valid, Code.UNKNOWN_KEY),
         ])
         job = Signal(Job)
-        m.d.comb += [job.d.eq(d), job.sa.eq(sa), job.code.eq(code),
+        m.d.comb += [job.d.eq(d), job.sa.eq(sa), job.co.eq(co), job.code.eq(code),
                      cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready)]
         _key_request(m, cmac, phases, code == 0, sa.spi, sa.version, job)
         spend = cmac.i.valid & cmac.i.ready & (code == 0)
@@ -266,7 +293,7 @@ class PspEncap(wiring.Component):
         j = data.View(Job, cmac.o.payload.tag)
         ok = j.code == 0
         js, jd = j.sa, j.d
-        hdr = Cat(jd.nh, Cat(Mux(js.v, 2, 1), Const(0, 6)), Cat(js.crypt_offset, Const(0, 2)),
+        hdr = Cat(jd.nh, Cat(Mux(js.v, 2, 1), Const(0, 6)), Cat(j.co, Const(0, 2)),
                   Cat(Const(1, 1), js.v, js.version, Const(0, 5)),
                   *octets_of(js.spi, 4), *octets_of(js.next_iv[:64], 8), *octets_of(js.vc, 8))
         ins_len = Signal(6)             # octets inserted at O: header and VC (a refused frame: none)
@@ -286,7 +313,7 @@ class PspEncap(wiring.Component):
             cut[0].eq(Mux(ok, jd.o, jd.n)),
             # PASS F[0..O) | AAD header + 4 CO octets | TEXT the rest; refused: all PASS
             regions[0].eq(Mux(ok, jd.o, grown)),
-            regions[1].eq(Mux(ok, jd.o + HDR + Cat(Const(0, 2), js.crypt_offset), grown)),
+            regions[1].eq(Mux(ok, jd.o + HDR + Cat(Const(0, 2), j.co), grown)),
             verdict.code.eq(j.code), verdict.o.eq(refused_cut(jd.o, jd.n)), verdict.n.eq(ALL),
             cmac.o.ready.eq(all_room),
             # a refused frame: nothing derived from a key (its GCM packet is all PASS under key 0)

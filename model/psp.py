@@ -159,15 +159,22 @@ class PspSender:
         if not 1 <= self.next_iv <= _M64 + 1:
             raise ValueError(f"next IV {self.next_iv} outside 1..2^64")
 
-    def header(self, next_header: int, iv: int) -> bytes:
-        """The 16 header octets (spec 13.1): R, S, D = 0; Hdr Ext Len 1, or 2 with a VC."""
+    def header(self, next_header: int, iv: int, crypt_offset: int | None = None) -> bytes:
+        """The 16 header octets (spec 13.1): R, S, D = 0; Hdr Ext Len 1, or 2 with a VC;
+        the SA's crypt offset unless ``crypt_offset`` is given."""
         v = int(self.vc is not None)
-        return (bytes([next_header, 1 + v, self.crypt_offset, (self.version << 2) | (v << 1) | 1])
+        co = self.crypt_offset if crypt_offset is None else crypt_offset
+        return (bytes([next_header, 1 + v, co, (self.version << 2) | (v << 1) | 1])
                 + self.spi.to_bytes(4, "big") + iv.to_bytes(8, "big"))
 
-    def seal(self, keys: PspKeys, frame: bytes, offset: int, next_header: int) -> bytes:
+    def seal(self, keys: PspKeys, frame: bytes, offset: int, next_header: int,
+             crypt_offset: int | None = None) -> bytes:
         """``F[0..O) || header || [VC] || E(F[O..N)) || ICV`` (spec 13.4); refused frames
-        spend no IV."""
+        spend no IV. ``crypt_offset`` (0..63) replaces the SA's for this frame (a proxy
+        keeps the ingress frame's clear words clear, spec 8.1)."""
+        co_units = self.crypt_offset if crypt_offset is None else crypt_offset
+        if not 0 <= co_units <= MAX_CRYPT_OFFSET:
+            raise ValueError(f"crypt offset {co_units} outside 0..{MAX_CRYPT_OFFSET}")
         if offset < 0:
             raise ValueError("negative offset")
         if not 0 <= next_header <= 255:
@@ -175,13 +182,13 @@ class PspSender:
         if offset > len(frame):
             raise EespError(Code.PSP_TRUNCATED, f"offset {offset} past the frame's {len(frame)} octets")
         payload = (self.vc or b"") + frame[offset:]
-        if 4 * self.crypt_offset > len(payload):
-            raise EespError(Code.PSP_BAD_OFFSET, f"crypt offset {4 * self.crypt_offset} octets, payload {len(payload)}")
+        if 4 * co_units > len(payload):
+            raise EespError(Code.PSP_BAD_OFFSET, f"crypt offset {4 * co_units} octets, payload {len(payload)}")
         if self.next_iv > _M64:
             raise EespError(Code.COUNTER_EXHAUSTED, f"SPI {self.spi:#010x}: the 64-bit IV is used up")
         key = keys.data_key(self.spi, self.version)
-        head = self.header(next_header, self.next_iv)
-        co = 4 * self.crypt_offset
+        head = self.header(next_header, self.next_iv, co_units)
+        co = 4 * co_units
         sealed = AESGCM(key).encrypt(head[4:], payload[co:], head + payload[:co])
         self.next_iv += 1
         return frame[:offset] + head + payload[:co] + sealed

@@ -242,8 +242,12 @@ def statistics_agree(frames_in: list[bytes], results: list[tuple[bytes, int]]):
 
 
 async def check_counters(bench: Bench, want: dict[str | int, int]) -> None:
+    wrong = []
     for name, value in want.items():
-        assert await bench.stat(name) == value, name
+        got = await bench.stat(name)
+        if got != value:
+            wrong.append(f"counter {name}: {got}, expected {value}")
+    assert not wrong, "; ".join(wrong)
 
 
 def decap_random_traffic(n: int):

@@ -1,0 +1,28 @@
+"""hw.proxy.EespToPsp and PspToEesp (spec 8.1) under both simulators (cocotb testbench
+tb/profile_proxy_tb.py) against model.proxy; the benchmarks go to
+results/<top>_<simulator>.txt."""
+
+import os
+
+import pytest
+
+from hw.proxy import EespToPsp, PspToEesp
+from tb.sim import ROOT, SIMULATORS, run
+
+#: random frames per run, and their largest payload (as tests/test_proxy.py)
+COUNTS = {"icarus": 150, "verilator": 600}
+MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
+#: the bench's PSP SA writes are those of tb/psp_tb.py (4 SAs)
+TOPS = {"e2p": lambda: EespToPsp(sas=4), "p2e": PspToEesp}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("top", sorted(TOPS))
+def test_profile_proxy(top: str, simulator: str) -> None:
+    results = ROOT / "results"
+    results.mkdir(exist_ok=True)
+    run(TOPS[top](), name=top, test_module="tb.profile_proxy_tb", simulator=simulator,
+        extra_env={"PPROXY_TOP": top, "PPROXY_N": os.environ.get("PPROXY_N", str(COUNTS[simulator])),
+                   "ENDPOINT_MAX": str(MAX_PAYLOAD[simulator]),
+                   "PPROXY_RESULTS": str(results / f"{top}_{simulator}.txt")})
