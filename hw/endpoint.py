@@ -53,13 +53,59 @@ from .keytable import KeyTable, write_layout
 from .parser import HeaderCheck, Parsed
 from .realign import Inserter, Packer, Segmenter, beat
 
-__all__ = ["Decap", "Encap", "MetaUser", "encap_user", "context_layout", "ContextState"]
+__all__ = ["Decap", "Encap", "MetaUser", "Desc", "encap_user", "context_layout", "ContextState",
+           "eesp_check", "eesp_key_query", "eesp_key_answer", "eesp_open_job"]
 
 #: A frame's ingress facts beside its code: O, the trust group its keys came from, and
 #: the header's COffset and IOffset (``user`` of ``Decap(meta=True)``, for the proxy).
 MetaUser = data.StructLayout({"error": 5, "offset": LEN, "group": 8, "coffset": 8, "ioffset": 8})
 #: What travels with a frame from its header to its output.
 Desc = data.StructLayout({"p": Parsed, "o": LEN, "n": LEN, "code": 5, "group": 8})
+
+
+def eesp_check(m, cap, ended):
+    """The EESP receive front, step 1: rules 1-10 of spec 2.2 on the header ``cap``
+    (:class:`hw.datapath.HeaderCapture`) captured; ``ended``: the ingress code (TOO_LONG,
+    BAD_FRAMING, 0), which comes first. Returns the frame's :data:`Desc`."""
+    m.submodules.chk = chk = HeaderCheck(LEN)
+    desc = Signal(Desc)
+    m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at),
+                 desc.p.eq(chk.parsed), desc.o.eq(cap.at), desc.n.eq(cap.length),
+                 desc.code.eq(Mux(ended != 0, ended, chk.parsed.code))]
+    return desc
+
+
+def eesp_key_query(m, keys, d) -> None:
+    """Step 2: the key-table query (rules 11, 12) of the frame whose :data:`Desc` is ``d``
+    (the caller drives ``valid``, ``ready`` and ``tag``)."""
+    q = keys.q.payload
+    m.d.comb += [q.k.eq(d.p.k), q.rkid.eq(d.p.rkid), q.long.eq(d.p.rkid_long), q.tags.eq(d.p.tags)]
+
+
+def eesp_key_answer(m, ans, d):
+    """Step 3: the frame's :data:`Desc` ``d`` with the key table's answer ``ans``: its
+    code (the header's first) and trust group."""
+    job = Signal(Desc)
+    m.d.comb += [job.eq(d), job.code.eq(Mux(d.code != 0, d.code, ans.code)), job.group.eq(ans.group)]
+    return job
+
+
+def eesp_open_job(m, done, dk):
+    """Step 4: the :data:`hw.datapath.OpenJob` of a frame (``done``: its :data:`Desc`; ``dk``:
+    its data key, spec 5) for :func:`hw.datapath.open_frames`: nonce, AAD from
+    ``O - 4 IOffset``, the header removed, the clear words, the verdict."""
+    p = done.p
+    hdr_end = done.o + Cat(Const(0, 2), p.hl)
+    opened = Signal(OpenJob)
+    m.d.comb += [
+        opened.key.eq(dk), opened.nonce.eq(Cat(p.counter, p.epoch, p.ident[:32])),
+        opened.aad.eq(done.o - Cat(Const(0, 2), p.ioffset)),
+        opened.text.eq(hdr_end + Cat(Const(0, 2), p.coffset)),
+        opened.drop.eq(hdr_end), opened.n.eq(done.n),
+        opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
+        opened.v.group.eq(done.group), opened.v.coffset.eq(p.coffset), opened.v.ioffset.eq(p.ioffset),
+    ]
+    return opened
 
 
 class Decap(wiring.Component):
@@ -86,31 +132,20 @@ class Decap(wiring.Component):
         depth = self._depth
 
         # ---- ingress: store the frame, capture and check its header -----------------
-        m.submodules.chk = chk = HeaderCheck(LEN)
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr])
         frames, cap, fire_in, ended = receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
-        m.d.comb += [chk.hdr.eq(cap.hdr), chk.length.eq(cap.length), chk.offset.eq(cap.at)]
-        desc_in = Signal(Desc)
-        m.d.comb += [desc_in.p.eq(chk.parsed), desc_in.o.eq(cap.at), desc_in.n.eq(cap.length),
-                     desc_in.code.eq(Mux(ended != 0, ended, chk.parsed.code)),
-                     descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
+        m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(eesp_check(m, cap, ended))]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
         m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size)
         d = data.View(Desc, descs.r_data)
         gated(m, self.wr, keys.wr, open_)
-        m.d.comb += [
-            keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
-            keys.q.payload.k.eq(d.p.k), keys.q.payload.rkid.eq(d.p.rkid),
-            keys.q.payload.long.eq(d.p.rkid_long), keys.q.payload.tags.eq(d.p.tags),
-            keys.q.payload.tag.eq(d),
-        ]
+        eesp_key_query(m, keys, d)
+        m.d.comb += [keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready), keys.q.payload.tag.eq(d)]
         ans = keys.r.payload
-        job = Signal(Desc)
-        m.d.comb += [job.eq(ans.tag), job.code.eq(Mux(ans.tag.code != 0, ans.tag.code, ans.code)),
-                     job.group.eq(ans.group)]
+        job = eesp_key_answer(m, ans, ans.tag)
         m.d.comb += [
             kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
             # a refused frame's key is never derived: MK 0 (a public value) into the KDF
@@ -120,18 +155,7 @@ class Decap(wiring.Component):
         ]
 
         # ---- open: GCM, header removed, held until the tag, released by the verdict -------
-        done = data.View(Desc, kdf.o.payload.tag)
-        p = done.p
-        hdr_end = done.o + Cat(Const(0, 2), p.hl)
-        opened = Signal(OpenJob)
-        m.d.comb += [
-            opened.key.eq(kdf.o.payload.dk), opened.nonce.eq(Cat(p.counter, p.epoch, p.ident[:32])),
-            opened.aad.eq(done.o - Cat(Const(0, 2), p.ioffset)),
-            opened.text.eq(hdr_end + Cat(Const(0, 2), p.coffset)),
-            opened.drop.eq(hdr_end), opened.n.eq(done.n),
-            opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
-            opened.v.group.eq(done.group), opened.v.coffset.eq(p.coffset), opened.v.ioffset.eq(p.ioffset),
-        ]
+        opened = eesp_open_job(m, data.View(Desc, kdf.o.payload.tag), kdf.o.payload.dk)
         ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser)
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)

@@ -52,7 +52,7 @@ from .kdf import Cmac2
 from .realign import Inserter, Packer, RegionPacker, Segmenter, beat
 
 __all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block", "chained_sa_user",
-           "PspMetaUser"]
+           "PspMetaUser", "PspDesc", "psp_check", "psp_key_request", "psp_open_job", "psp_master_keys"]
 
 HDR = 16                    #: Next Header .. IV
 VC = 8
@@ -105,7 +105,68 @@ def _key_request(m, cmac, phases, ok, spi, version, tag):
     ]
 
 
-def _master_keys(m, mkwr, open_):
+#: What travels with a received PSP frame from its header to its output.
+PspDesc = data.StructLayout({"o": LEN, "n": LEN, "hdr": 8 * HDR, "code": 5})
+
+
+def psp_check(m, cap, ended):
+    """The PSP receive front, step 1: rules 1-7 of spec 13.3 on the header ``cap``
+    (:class:`hw.datapath.HeaderCapture`) captured; ``ended``: the ingress code, first.
+    Returns the frame's :data:`PspDesc`."""
+    f = _header_fields([cap.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+    o, n = cap.at, cap.length
+    room = Signal(LEN + 1)          # P = N - O - 32, when not truncated
+    m.d.comb += room.eq(n - o - (HDR + ICV))
+    code = first_code([
+        (ended != 0, ended),
+        (Cat(o, Const(0, 1)) + HDR + ICV > n, Code.PSP_TRUNCATED),
+        (f["version"] > 1, Code.PSP_BAD_VERSION),
+        (~f["one"], Code.PSP_BAD_HEADER),
+        (f["ext"] < 1 + f["v"], Code.PSP_BAD_HEADER),
+        (f["spi"][:31] == 0, Code.PSP_BAD_SPI),
+        (Cat(Const(0, 3), (f["ext"] - 1)[:8]) > room, Code.PSP_BAD_OFFSET),
+        (Cat(Const(0, 2), f["co"]) > room, Code.PSP_BAD_OFFSET),
+    ])
+    desc = Signal(PspDesc)
+    m.d.comb += [desc.o.eq(o), desc.n.eq(n), desc.hdr.eq(cap.hdr[:8 * HDR]), desc.code.eq(code)]
+    return desc
+
+
+def psp_key_request(m, phases, d):
+    """Step 2: rule 8 and the CMAC request of the frame whose :data:`PspDesc` is ``d``.
+    Returns (the :data:`PspDesc` with its code, the phase's key (0 for a refused frame:
+    it derives nothing), the two blocks of spec 13.2)."""
+    h = _header_fields([d.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+    job = Signal(PspDesc)
+    m.d.comb += [job.eq(d), job.code.eq(Mux(d.code != 0, d.code,
+                                            Mux(phases[h["spi"][31]].valid, 0, Code.UNKNOWN_KEY.value)))]
+    key = Mux(job.code == 0, phases[h["spi"][31]].key, 0)
+    return job, key, psp_block(1, h["version"][0], h["spi"]), psp_block(2, h["version"][0], h["spi"])
+
+
+def psp_open_job(m, done, t1, t2):
+    """Step 3: the :data:`hw.datapath.OpenJob` of a frame (``done``: its :data:`PspDesc`;
+    ``t1``, ``t2``: its CMAC blocks, spec 13.2) for :func:`hw.datapath.open_frames`: the
+    key of its version, nonce SPI || IV, AAD from O, the header and extension removed,
+    the verdict with Next Header, SPI and the clear words after the extension."""
+    g = _header_fields([done.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
+    opened = Signal(OpenJob)
+    m.d.comb += [
+        opened.key.eq(Cat(t2, t1)), opened.k128.eq(~g["version"][0]),
+        opened.nonce.eq(Cat(g["iv"], g["spi"])),
+        opened.aad.eq(done.o), opened.text.eq(done.o + HDR + Cat(Const(0, 2), g["co"])),
+        opened.drop.eq(done.o + HDR + Cat(Const(0, 3), (g["ext"] - 1)[:8])), opened.n.eq(done.n),
+        opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
+        opened.v.next_header.eq(g["nh"]), opened.v.spi.eq(g["spi"]),
+    ]
+    ext_words = Signal(9)           # 2 (HdrExtLen - 1): the extension removed, in words
+    m.d.comb += ext_words.eq((g["ext"] - 1)[:8] << 1)
+    with m.If(g["co"] > ext_words):
+        m.d.comb += opened.v.coffset.eq(g["co"] - ext_words)
+    return opened
+
+
+def psp_master_keys(m, mkwr, open_):
     """The two master-key phases, written from ``mkwr`` when ``open_``."""
     phases = Array([Signal(data.StructLayout({"valid": 1, "key": 256}), name=f"phase{p}") for p in range(2)])
     w = mkwr.payload
@@ -133,60 +194,21 @@ class PspDecap(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        Desc = data.StructLayout({"o": LEN, "n": LEN, "hdr": 8 * HDR, "code": 5})
-        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        m.submodules.cmac = cmac = Cmac2(tag_width=Desc.size)
+        m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=PspDesc.size, depth=8)
+        m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr])
         frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
-        phases = _master_keys(m, self.mkwr, open_)
-
-        # ---- rules 1-7 of spec 13.3 on the captured header --------------------------------
-        f = _header_fields([cap.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
-        o, n = cap.at, cap.length
-        room = Signal(LEN + 1)          # P = N - O - 32, when not truncated
-        m.d.comb += room.eq(n - o - (HDR + ICV))
-        code = first_code([
-            (ended != 0, ended),
-            (Cat(o, Const(0, 1)) + HDR + ICV > n, Code.PSP_TRUNCATED),
-            (f["version"] > 1, Code.PSP_BAD_VERSION),
-            (~f["one"], Code.PSP_BAD_HEADER),
-            (f["ext"] < 1 + f["v"], Code.PSP_BAD_HEADER),
-            (f["spi"][:31] == 0, Code.PSP_BAD_SPI),
-            (Cat(Const(0, 3), (f["ext"] - 1)[:8]) > room, Code.PSP_BAD_OFFSET),
-            (Cat(Const(0, 2), f["co"]) > room, Code.PSP_BAD_OFFSET),
-        ])
-        desc_in = Signal(Desc)
-        m.d.comb += [desc_in.o.eq(o), desc_in.n.eq(n), desc_in.hdr.eq(cap.hdr[:8 * HDR]), desc_in.code.eq(code),
-                     descs.w_en.eq(cap.done), descs.w_data.eq(desc_in)]
+        phases = psp_master_keys(m, self.mkwr, open_)
+        m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(psp_check(m, cap, ended))]
 
         # ---- rule 8 (the phase's key) and the KDF ----------------------------------------
-        d = data.View(Desc, descs.r_data)
-        h = _header_fields([d.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
-        job = Signal(Desc)
-        m.d.comb += [
-            job.eq(d),
-            job.code.eq(Mux(d.code != 0, d.code, Mux(phases[h["spi"][31]].valid, 0, Code.UNKNOWN_KEY.value))),
-            cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready),
-        ]
-        _key_request(m, cmac, phases, job.code == 0, h["spi"], h["version"][0], job)
+        job, key, m1, m2 = psp_key_request(m, phases, data.View(PspDesc, descs.r_data))
+        m.d.comb += [cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready),
+                     cmac.i.payload.key.eq(key), cmac.i.payload.m1.eq(m1), cmac.i.payload.m2.eq(m2),
+                     cmac.i.payload.tag.eq(job)]
 
         # ---- rule 9 and the rest: the shared receive back half ----------------------------
-        done = data.View(Desc, cmac.o.payload.tag)
-        g = _header_fields([done.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
-        clear_end = done.o + HDR + Cat(Const(0, 2), g["co"])
-        opened = Signal(OpenJob)
-        m.d.comb += [
-            opened.key.eq(Cat(cmac.o.payload.t2, cmac.o.payload.t1)), opened.k128.eq(~g["version"][0]),
-            opened.nonce.eq(Cat(g["iv"], g["spi"])),
-            opened.aad.eq(done.o), opened.text.eq(clear_end),
-            opened.drop.eq(done.o + HDR + Cat(Const(0, 3), (g["ext"] - 1)[:8])), opened.n.eq(done.n),
-            opened.v.code.eq(done.code), opened.v.o.eq(refused_cut(done.o, done.n)), opened.v.n.eq(ALL),
-            opened.v.next_header.eq(g["nh"]), opened.v.spi.eq(g["spi"]),
-        ]
-        ext_words = Signal(9)           # 2 (HdrExtLen - 1): the extension removed, in words
-        m.d.comb += ext_words.eq((g["ext"] - 1)[:8] << 1)
-        with m.If(g["co"] > ext_words):
-            m.d.comb += opened.v.coffset.eq(g["co"] - ext_words)
+        opened = psp_open_job(m, data.View(PspDesc, cmac.o.payload.tag), cmac.o.payload.t1, cmac.o.payload.t2)
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, self._user,
                                     key_sizes=(128, 256))
         m.d.comb += cmac.o.ready.eq(ready)
@@ -253,7 +275,7 @@ class PspEncap(wiring.Component):
             m.d.comb += [desc_in.error.eq(Mux(ended != 0, ended, side.error)), desc_in.clear.eq(side.clear)]
         else:
             m.d.comb += desc_in.error.eq(ended)
-        phases = _master_keys(m, self.mkwr, open_)
+        phases = psp_master_keys(m, self.mkwr, open_)
         sas = Array([Signal(sl, name=f"sa{k}") for k in range(S)])
         # a master-key write starts new IV spaces for the SPIs of its phase: the marks
         # cleared entries of that phase keep are forgotten (valid entries count on)

@@ -27,6 +27,7 @@ LONGEST = (
     "test_endpoint.py::test_endpoint[decap-icarus]",
     "test_proxy.py::test_proxy[icarus]",
     "test_gcm.py::test_gcm[aes128+256-icarus]",
+    "test_multi.py::test_multidecap[verilator]",
     "test_profile_proxy.py::test_profile_proxy[e2p-verilator]",
     "test_profile_proxy.py::test_profile_proxy[p2e-verilator]",
     "test_esp.py::test_esp[encap-verilator]",
