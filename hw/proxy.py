@@ -70,6 +70,27 @@ def _share_controls(m, top, ing, eg) -> None:
     ]
 
 
+def _egress_contexts(m, top, eg) -> None:
+    """The proxy's sender contexts in its EESP egress ``eg``: ``ctxwr`` with K forced to 1
+    (a proxy's frames always carry the Master Key Option), ``ctx_addr`` / ``ctx_state``."""
+    m.d.comb += [
+        eg.ctxwr.valid.eq(top.ctxwr.valid), top.ctxwr.ready.eq(eg.ctxwr.ready),
+        eg.ctxwr.payload.eq(top.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
+        eg.ctx_addr.eq(top.ctx_addr), top.ctx_state.eq(eg.ctx_state),
+    ]
+
+
+def _mapping(m, mapwr, n: int, index: str) -> list:
+    """``n`` mapping entries (the layout of ``mapwr``'s payload), written from ``mapwr``
+    (always ready): the entry that the write's field ``index`` names takes the write."""
+    entries = [Signal(mapwr.payload.shape(), name=f"map{k}") for k in range(n)]
+    w = mapwr.payload
+    m.d.comb += mapwr.ready.eq(1)
+    with m.If(mapwr.valid):
+        m.d.sync += Array(entries)[w[index]].eq(w)
+    return entries
+
+
 def _frames_between(m, ing, eg) -> None:
     """The opened frames of ``ing`` into ``eg``, beat for beat (``user`` is set by the caller)."""
     i, o = ing.m.payload, eg.s.payload
@@ -110,20 +131,12 @@ class Proxy(wiring.Component):
         wiring.connect(m, wiring.flipped(self.wr_a), ing.wr)
         wiring.connect(m, wiring.flipped(self.wr_b), eg.wr)
         wiring.connect(m, eg.m, wiring.flipped(self.m))
-        m.d.comb += [
-            eg.ctxwr.valid.eq(self.ctxwr.valid), self.ctxwr.ready.eq(eg.ctxwr.ready),
-            eg.ctxwr.payload.eq(self.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
-            eg.ctx_addr.eq(self.ctx_addr), self.ctx_state.eq(eg.ctx_state),
-        ]
+        _egress_contexts(m, self, eg)
         _share_controls(m, self, ing, eg)
 
         # ---- the mapping table ---------------------------------------------------------
         ml = map_layout(self._ga, self._contexts)
-        maps = Array([Signal(ml, name=f"map{g}") for g in range(self._ga)])
-        w = self.mapwr.payload
-        m.d.comb += self.mapwr.ready.eq(1)
-        with m.If(self.mapwr.valid):
-            m.d.sync += maps[w.group].eq(w)
+        maps = Array(_mapping(m, self.mapwr, self._ga, "group"))
 
         # ---- opened A frames into the encap, with B's sender context -----------------------
         i, o = ing.m.payload, eg.s.payload
@@ -183,11 +196,7 @@ class EespToPsp(wiring.Component):
         _share_controls(m, self, ing, eg)
 
         ml = eesp_psp_map_layout(self._groups, self._sas)
-        maps = Array([Signal(ml, name=f"map{g}") for g in range(self._groups)])
-        w = self.mapwr.payload
-        m.d.comb += self.mapwr.ready.eq(1)
-        with m.If(self.mapwr.valid):
-            m.d.sync += maps[w.group].eq(w)
+        maps = Array(_mapping(m, self.mapwr, self._groups, "group"))
 
         i, o = ing.m.payload, eg.s.payload
         entry = maps[i.user.group[:Shape.cast(ml["group"].shape).width]]
@@ -241,19 +250,11 @@ class PspToEesp(wiring.Component):
         wiring.connect(m, wiring.flipped(self.mkwr), ing.mkwr)
         wiring.connect(m, wiring.flipped(self.wr), eg.wr)
         wiring.connect(m, eg.m, wiring.flipped(self.m))
-        m.d.comb += [
-            eg.ctxwr.valid.eq(self.ctxwr.valid), self.ctxwr.ready.eq(eg.ctxwr.ready),
-            eg.ctxwr.payload.eq(self.ctxwr.payload), eg.ctxwr.payload.k.eq(1),
-            eg.ctx_addr.eq(self.ctx_addr), self.ctx_state.eq(eg.ctx_state),
-        ]
+        _egress_contexts(m, self, eg)
         _share_controls(m, self, ing, eg)
 
         ml = psp_eesp_map_layout(self._maps, self._contexts)
-        maps = [Signal(ml, name=f"map{k}") for k in range(self._maps)]
-        w = self.mapwr.payload
-        m.d.comb += self.mapwr.ready.eq(1)
-        with m.If(self.mapwr.valid):
-            m.d.sync += Array(maps)[w.index].eq(w)
+        maps = _mapping(m, self.mapwr, self._maps, "index")
 
         i, o = ing.m.payload, eg.s.payload
         entry = Signal(ml)              # the lowest-numbered valid entry with the frame's SPI
