@@ -70,6 +70,12 @@ def _share_controls(m, top, ing, eg) -> None:
     ]
 
 
+def _context_ports(groups: int, contexts: int) -> dict:
+    """The signature members of a proxy's sender contexts in its EESP egress."""
+    return {"ctxwr": In(stream.Signature(context_layout(groups, contexts))),
+            "ctx_addr": In(max(1, (contexts - 1).bit_length())), "ctx_state": Out(ContextState)}
+
+
 def _egress_contexts(m, top, eg) -> None:
     """The proxy's sender contexts in its EESP egress ``eg``: ``ctxwr`` with K forced to 1
     (a proxy's frames always carry the Master Key Option), ``ctx_addr`` / ``ctx_state``."""
@@ -116,9 +122,7 @@ class Proxy(wiring.Component):
             "m": Out(stream.Signature(beat(OutUser))),
             "wr_a": In(stream.Signature(write_layout(groups_a))),
             "wr_b": In(stream.Signature(write_layout(groups_b))),
-            "ctxwr": In(stream.Signature(context_layout(groups_b, contexts))),
-            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
-            "ctx_state": Out(ContextState),
+            **_context_ports(groups_b, contexts),
             "mapwr": In(stream.Signature(map_layout(groups_a, contexts))),
             **CONTROLS,
         })
@@ -235,9 +239,7 @@ class PspToEesp(wiring.Component):
             "m": Out(stream.Signature(beat(OutUser))),
             "mkwr": In(stream.Signature(MasterKeyWrite)),
             "wr": In(stream.Signature(write_layout(groups))),
-            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
-            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
-            "ctx_state": Out(ContextState),
+            **_context_ports(groups, contexts),
             "mapwr": In(stream.Signature(psp_eesp_map_layout(maps, contexts))),
             **CONTROLS,
         })
