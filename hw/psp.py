@@ -297,7 +297,7 @@ class PspEncap(wiring.Component):
             (d.error != 0, d.error),
             (~sa.valid, Code.NO_CONTEXT),
             (d.o > d.n, Code.PSP_TRUNCATED),
-            (co > 63, Code.PSP_BAD_OFFSET),
+            *([(co > 63, Code.PSP_BAD_OFFSET)] if self._chained else []),   # an SA's is 6 bits
             (Cat(Const(0, 2), co) > payload, Code.PSP_BAD_OFFSET),
             (sa.next_iv[64], Code.COUNTER_EXHAUSTED),
             (~phases[sa.spi[31]].valid, Code.UNKNOWN_KEY),
