@@ -21,6 +21,8 @@ from tb.sim import ROOT
 LONGEST = (
     "test_endpoint.py::test_endpoint[encap-verilator]",
     "test_proxy.py::test_proxy[verilator]",
+    "test_profile_proxy.py::test_profile_proxy[e2p-icarus]",
+    "test_profile_proxy.py::test_profile_proxy[p2e-icarus]",
     "test_esp.py::test_esp[decap-verilator]",
     "test_endpoint.py::test_endpoint[decap-verilator]",
     "test_endpoint.py::test_endpoint[encap-icarus]",
@@ -28,6 +30,7 @@ LONGEST = (
     "test_proxy.py::test_proxy[icarus]",
     "test_gcm.py::test_gcm[aes128+256-icarus]",
     "test_multi.py::test_multidecap[verilator]",
+    "test_multi.py::test_multidecap[icarus]",
     "test_profile_proxy.py::test_profile_proxy[e2p-verilator]",
     "test_profile_proxy.py::test_profile_proxy[p2e-verilator]",
     "test_esp.py::test_esp[encap-verilator]",
