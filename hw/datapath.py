@@ -17,9 +17,10 @@ from common.codes import Code
 
 from .gcm import Gcm, Kind
 from .parser import HeaderCapture
-from .realign import FrameBeat, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
+from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "octets_of", "from_octets", "Verdict", "OpenJob", "open_frames",
+           "SealJob", "SEAL_HEADER", "seal_frames",
            "Egress", "first_code", "trim",
            "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
            "frames_to_segmenter", "beats_to_gcm", "repack_gcm", "release"]
@@ -64,6 +65,17 @@ def sa_in_user(sas: int) -> data.StructLayout:
 #: ends (the removed part starts at ``v.o``), its length ``n``, and its verdict so far.
 OpenJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "aad": LEN, "text": LEN, "drop": LEN,
                              "n": LEN, "v": Verdict})
+
+
+#: The longest string a send top inserts at O (the EESP header with a 32-octet Root Key
+#: ID option is 56 octets; PSP's header and VC 24).
+SEAL_HEADER = 64
+#: A stored frame, its key known, as a send top hands it to :func:`seal_frames`: the GCM
+#: context (as :data:`OpenJob`'s), the string ``hdr`` (its first ``hdr_len`` octets, octet
+#: j in bits 8j+7..8j) inserted at ``at`` = O, where its AAD and its plaintext start in the
+#: output frame ``F[0..O) || hdr || F[O..n)``, its length ``n``, and its verdict.
+SealJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "at": LEN, "n": LEN,
+                             "hdr": 8 * SEAL_HEADER, "hdr_len": 7, "aad": LEN, "text": LEN, "v": Verdict})
 
 
 def first_code(rules):
@@ -371,6 +383,66 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
     ]
     wiring.connect(m, egress.m, wiring.flipped(top.m))
     return all_room, egress
+
+
+def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
+    """The back half of the EESP and PSP send tops: seals the stored ``frames`` (FIFO of
+    :data:`FrameBeat`) in the order of their jobs (``job``, a :data:`SealJob`, offered
+    while ``job_valid``): ``F[0..at) || hdr || F[at..n)``, of which ``[aad .. text)`` is
+    AAD and ``[text ..)`` plaintext, encrypted, the ICV after it; a job whose ``v.code``
+    is not 0 is refused: nothing inserted, all PASS under key 0, nothing derived. The
+    frames leave through :func:`release` by their verdicts. Returns (``job_ready``, the
+    egress). One GCM beat per cycle: a frame takes one cycle per 16 octets of each region
+    (``F[0..aad)``, AAD, plaintext) rounded up, and one for the ICV."""
+    ok = job.v.code == 0
+    Bounds1 = data.ArrayLayout(LEN, 1)
+    Bounds2 = data.ArrayLayout(LEN, 2)
+    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
+    m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=ctx_width, depth=4)
+    m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds1.size, depth=4)
+    m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * SEAL_HEADER + 7, depth=4)
+    m.submodules.rq = rq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
+    m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
+    forks = (ctxq, segq, hdrq, rq, vq)
+    all_room = Cat(*[q.w_rdy for q in forks]).all()
+    cut, regions = Signal(Bounds1), Signal(Bounds2)
+    ins_len = Mux(ok, job.hdr_len, 0)
+    grown = job.n + ins_len
+    m.d.comb += [
+        cut[0].eq(Mux(ok, job.at, job.n)),
+        # PASS F[0..aad) | AAD | TEXT the rest; a refused frame: all PASS
+        regions[0].eq(Mux(ok, job.aad, grown)),
+        regions[1].eq(Mux(ok, job.text, grown)),
+        ctxq.w_data.eq(Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0)),
+        segq.w_data.eq(cut),
+        hdrq.w_data.eq(Cat(job.hdr, ins_len)),
+        rq.w_data.eq(regions), vq.w_data.eq(job.v),
+    ]
+    m.d.comb += [q.w_en.eq(job_valid & all_room) for q in forks]
+
+    # ---- F[0..at) | hdr | F[at..n), repacked, cut into PASS | AAD | TEXT ----------------
+    m.submodules.seg = seg = Segmenter(2, user_shape=1, len_bits=LEN)
+    m.submodules.ins = ins = Inserter(1, user_shape=1, cls_bits=1, max_len=SEAL_HEADER)
+    m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
+    m.submodules.skid = skid = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=4)
+    m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes)
+    frames_to_segmenter(m, frames, seg, segq)
+    wiring.connect(m, seg.o, ins.i)
+    m.d.comb += [
+        ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data),
+        pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
+        pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
+        pack.i.payload.last.eq(ins.o.payload.last),     # one class: full beats but the last
+        # a skid buffer: the packer absorbs a piece without a beat out, the re-cutter sends
+        # a beat without one in; each keeps its own pace instead of adding the other's stalls
+        skid.w_en.eq(pack.o.valid), pack.o.ready.eq(skid.w_rdy),
+        skid.w_data.eq(Cat(pack.o.payload.data, pack.o.payload.keep, pack.o.payload.last)),
+        recut.i.valid.eq(skid.r_rdy), skid.r_en.eq(recut.i.ready), recut.i.payload.eq(skid.r_data),
+        recut.d.valid.eq(rq.r_rdy), rq.r_en.eq(recut.d.ready), recut.d.payload.eq(rq.r_data),
+    ]
+    beats_to_gcm(m, recut.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT], decrypt=0)
+    return all_room, release(m, top, repack_gcm(m, gcm), vq)
 
 
 def repack_gcm(m, gcm):

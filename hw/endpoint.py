@@ -44,17 +44,17 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import wire_stats
-from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, Verdict, beats_to_gcm, first_code,
-                       frames_to_segmenter, gated, octets_of, open_frames, receive_ingress, refused_cut, release,
-                       repack_gcm, send_ingress, write_barrier)
-from .gcm import Gcm, Kind
+from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, SealJob, first_code, gated, octets_of,
+                       open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, write_barrier)
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCheck, Parsed
-from .realign import Inserter, Packer, Segmenter, beat
+from .realign import beat
 
 __all__ = ["Decap", "Encap", "MetaUser", "Desc", "encap_user", "context_layout", "ContextState",
-           "eesp_check", "eesp_key_query", "eesp_key_answer", "eesp_open_job"]
+           "eesp_check", "eesp_key_query", "eesp_key_answer", "eesp_open_job", "eesp_send_desc", "eesp_send_state",
+           "eesp_send_fields", "eesp_contexts", "eesp_send_query", "eesp_send_check", "eesp_seal_job",
+           "eesp_context_spend"]
 
 #: A frame's ingress facts beside its code: O, the trust group its keys came from, and
 #: the header's COffset and IOffset (``user`` of ``Decap(meta=True)``, for the proxy).
@@ -254,124 +254,132 @@ class Encap(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        C = self._contexts
-        cl = context_layout(self._groups, C)
-        EDesc = data.StructLayout({"o": LEN, "n": LEN, "ctx": cl["index"].shape, "coffset": 8, "ioffset": 8,
-                                   "error": 5})
-        Job = data.StructLayout({"d": EDesc, "ctx": cl, "rkid": 256, "long": 1, "tags": 6, "code": 5})
+        EDesc = eesp_send_desc(self._contexts)
+        Job = data.StructLayout({"d": EDesc, "s": eesp_send_state(self._groups, self._contexts), "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.ctxwr])
-        frames, fire_in, cur_side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs,
-                                                                hold)
-        desc_in = Signal(EDesc)
-        m.d.comb += [
-            desc_in.o.eq(cur_side.offset), desc_in.n.eq(n_now), desc_in.ctx.eq(cur_side.ctx),
-            desc_in.coffset.eq(cur_side.coffset), desc_in.ioffset.eq(cur_side.ioffset),
-            desc_in.error.eq(Mux(ended != 0, ended, cur_side.error) if self._chained else ended),
-            descs.w_data.eq(desc_in),
-        ]
-
-        # ---- sender contexts and their counters ----------------------------------------------
-        ctxs = Array([Signal(cl, name=f"ctx{c}") for c in range(C)])
-        m.d.comb += [self.ctx_state.valid.eq(ctxs[self.ctx_addr].valid),
-                     self.ctx_state.counter.eq(ctxs[self.ctx_addr].counter)]
+        frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        m.d.comb += descs.w_data.eq(eesp_send_fields(m, self._contexts, side, n_now, ended, self._chained))
+        ctxs = eesp_contexts(m, self, self._groups, self._contexts)
 
         # ---- key lookup of the sender's group, then checks and the counter -------------------
         m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size)
         d = data.View(EDesc, descs.r_data)
         gated(m, self.wr, keys.wr, open_)
-        m.d.comb += [
-            keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready),
-            keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group), keys.q.payload.k.eq(ctxs[d.ctx].k),
-            keys.q.payload.tag.eq(d),
-        ]
+        eesp_send_query(m, keys, ctxs, d)
+        m.d.comb += [keys.q.valid.eq(descs.r_rdy), descs.r_en.eq(keys.q.ready), keys.q.payload.tag.eq(d)]
         ans = keys.r.payload
+        t = data.View(EDesc, ans.tag)
+        code, state = eesp_send_check(m, t, ctxs, ans, self._groups)
+        c = state.ctx
         job = Signal(Job)
-        c = ctxs[ans.tag.ctx]
-        t = ans.tag
-        code = first_code([
-            (t.error != 0, t.error),
-            (~c.valid, Code.NO_CONTEXT),
-            (t.o > t.n, Code.TRUNCATED),
-            (Cat(Const(0, 2), t.ioffset) > t.o, Code.BAD_IOFFSET),
-            (t.o + Cat(Const(0, 2), t.coffset) > t.n, Code.BAD_COFFSET),
-            (ans.code != 0, ans.code),
-            (c.counter[48], Code.COUNTER_EXHAUSTED),
-        ])
         m.d.comb += [
-            job.d.eq(ans.tag), job.ctx.eq(c), job.rkid.eq(ans.rkid), job.long.eq(ans.long),
-            job.tags.eq(ans.tags), job.code.eq(code),
+            job.d.eq(t), job.s.eq(state), job.code.eq(code),
             kdf.i.valid.eq(keys.r.valid), keys.r.ready.eq(kdf.i.ready),
             kdf.i.payload.mk.eq(Mux(code == 0, ans.mk, 0)), kdf.i.payload.kind.eq(c.kind),
             kdf.i.payload.ident.eq(c.ident), kdf.i.payload.epoch.eq(c.epoch),
             kdf.i.payload.tag.eq(job),
         ]
         spend = kdf.i.valid & kdf.i.ready & (code == 0)
-        with m.If(spend):
-            m.d.sync += ctxs[ans.tag.ctx].counter.eq(c.counter + 1)
-        ctx_refused = _context_writes(m, self.ctxwr, ctxs, spend, ans.tag.ctx, open_)
+        ctx_refused = eesp_context_spend(m, self.ctxwr, ctxs, spend, t.ctx, open_)
 
-        # ---- fork: GCM context, cut positions, header, verdict --------------------------------
+        # ---- seal: header inserted at O, GCM, egress ---------------------------------------
         j = data.View(Job, kdf.o.payload.tag)
-        ok = j.code == 0
-        jc, jd = j.ctx, j.d
-        hl = Signal(4)
-        m.d.comb += hl.eq((12 + Mux(jc.kind, 8, 4) + Mux(jc.k, Mux(j.long, 36, 20), 0)) >> 2)
-        hdr = header_octets(jc.kind, jc.k, j.long, hl, jd.coffset, jd.ioffset, jc.ident, j.rkid, j.tags,
-                            jc.epoch, jc.counter[:48])
-        Bounds3 = data.ArrayLayout(LEN, 3)
-        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96, depth=4)
-        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
-        m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * 64 + 7, depth=4)
-        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
-        forks = (ctxq, segq, hdrq, vq)
-        all_room = Cat(*[q.w_rdy for q in forks]).all()
-        bounds = Signal(Bounds3)
-        verdict = Signal(Verdict)
-        m.d.comb += [
-            bounds[0].eq(Mux(ok, jd.o - Cat(Const(0, 2), jd.ioffset), jd.n)),
-            bounds[1].eq(Mux(ok, jd.o, jd.n)),
-            bounds[2].eq(Mux(ok, jd.o + Cat(Const(0, 2), jd.coffset), jd.n)),
-            verdict.code.eq(j.code), verdict.o.eq(refused_cut(jd.o, jd.n)), verdict.n.eq(ALL),
-            kdf.o.ready.eq(all_room),
-            # a refused frame: nothing derived from a key (its GCM packet is all PASS under key 0)
-            ctxq.w_data.eq(Mux(ok, Cat(jc.counter[:48], jc.epoch, jc.ident[:32], kdf.o.payload.dk), 0)),
-            segq.w_data.eq(bounds),
-            hdrq.w_data.eq(Cat(hdr, Const(0, 64), Mux(ok, Cat(Const(0, 2), hl), 0))),
-            vq.w_data.eq(verdict),
-        ]
-        m.d.comb += [q.w_en.eq(kdf.o.valid & all_room) for q in forks]
-
-        # ---- PASS | AAD (prefix, header, clear words) | TEXT into the GCM ----------------------
-        m.submodules.seg = seg = Segmenter(4, user_shape=1, len_bits=LEN)
-        m.submodules.ins = ins = Inserter(2, user_shape=1, cls_bits=2, max_len=64)
-        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
-        m.submodules.gcm = gcm = Gcm(side_width=1)
-        frames_to_segmenter(m, frames, seg, segq)
-        wiring.connect(m, seg.o, ins.i)
-        m.d.comb += [ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data)]
-        kinds = Array([k.value for k in (Kind.PASS, Kind.AAD, Kind.AAD, Kind.TEXT)])
-        m.d.comb += [
-            pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
-            pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
-            pack.i.payload.last.eq(ins.o.payload.last), pack.i.payload.cls.eq(kinds[ins.o.payload.cls]),
-        ]
-        beats_to_gcm(m, pack.o, gcm, ctxq, None, decrypt=0)
-
-        # ---- repack everything the GCM returns (tag included) into one frame ------------------
-        egress = release(m, self, repack_gcm(m, gcm), vq)
+        sealed = eesp_seal_job(m, j.d, j.s, j.code, kdf.o.payload.dk)
+        ready, egress = seal_frames(m, self, frames, sealed, kdf.o.valid)
+        m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m
 
 
-def _context_writes(m, wr, ctxs, spend, spent, open_):
-    """Management writes of :class:`Encap`'s sender contexts ``ctxs`` from stream ``wr``
-    (taken when ``open_``, :func:`write_barrier`), with the refusals of its docstring;
-    ``spend``: a frame takes context ``spent``'s counter this cycle. Returns the refusal
-    strobe."""
+def eesp_send_desc(contexts: int) -> data.StructLayout:
+    """What travels with an EESP frame to be sealed from its last beat to its key
+    lookup: O, N, the sender context, COffset, IOffset and the ingress code."""
+    return data.StructLayout({"o": LEN, "n": LEN, "ctx": max(1, (contexts - 1).bit_length()), "coffset": 8,
+                              "ioffset": 8, "error": 5})
+
+
+def eesp_send_state(groups: int, contexts: int) -> data.StructLayout:
+    """A frame's sender state as its counter was taken: its context, and its group's
+    Root Key ID (``long``: 32 octets) and current tags (spec 4.3)."""
+    return data.StructLayout({"ctx": context_layout(groups, contexts), "rkid": 256, "long": 1, "tags": 6})
+
+
+def eesp_send_fields(m, contexts: int, side, n, ended, chained: bool):
+    """The EESP send descriptor (:func:`eesp_send_desc`) of a frame from its sideband
+    ``side``, its length ``n`` and ``ended``, the ingress code (which comes first)."""
+    desc = Signal(eesp_send_desc(contexts))
+    m.d.comb += [desc.o.eq(side.offset), desc.n.eq(n), desc.ctx.eq(side.ctx), desc.coffset.eq(side.coffset),
+                 desc.ioffset.eq(side.ioffset),
+                 desc.error.eq(Mux(ended != 0, ended, side.error) if chained else ended)]
+    return desc
+
+
+def eesp_contexts(m, top, groups: int, contexts: int):
+    """The sender contexts of ``top`` (:class:`Encap`'s rules), cleared at reset;
+    ``top.ctx_addr`` / ``top.ctx_state`` read them."""
+    ctxs = Array([Signal(context_layout(groups, contexts), name=f"ctx{c}") for c in range(contexts)])
+    m.d.comb += [top.ctx_state.valid.eq(ctxs[top.ctx_addr].valid),
+                 top.ctx_state.counter.eq(ctxs[top.ctx_addr].counter)]
+    return ctxs
+
+
+def eesp_send_query(m, keys, ctxs, d) -> None:
+    """The key-table query of the frame whose send descriptor is ``d``: its context's
+    group and K (the caller drives ``valid``, ``ready`` and ``tag``)."""
+    m.d.comb += [keys.q.payload.send.eq(1), keys.q.payload.group.eq(ctxs[d.ctx].group),
+                 keys.q.payload.k.eq(ctxs[d.ctx].k)]
+
+
+def eesp_send_check(m, t, ctxs, ans, groups: int):
+    """The EESP send refusals of :class:`Encap` (spec 7.2), first rule first, for the frame
+    whose send descriptor is ``t`` and key-table answer ``ans``. Returns (code, its
+    :func:`eesp_send_state`)."""
+    c = ctxs[t.ctx]
+    state = Signal(eesp_send_state(groups, len(ctxs)))
+    m.d.comb += [state.ctx.eq(c), state.rkid.eq(ans.rkid), state.long.eq(ans.long), state.tags.eq(ans.tags)]
+    code = first_code([
+        (t.error != 0, t.error),
+        (~c.valid, Code.NO_CONTEXT),
+        (t.o > t.n, Code.TRUNCATED),
+        (Cat(Const(0, 2), t.ioffset) > t.o, Code.BAD_IOFFSET),
+        (t.o + Cat(Const(0, 2), t.coffset) > t.n, Code.BAD_COFFSET),
+        (ans.code != 0, ans.code),
+        (c.counter[48], Code.COUNTER_EXHAUSTED),
+    ])
+    return code, state
+
+
+def eesp_seal_job(m, d, st, code, dk):
+    """The :data:`hw.datapath.SealJob` of an EESP frame (``d`` its send descriptor, ``st``
+    its :func:`EespSendState`, ``code``, ``dk`` its data key): the header of spec 2.1 at O,
+    AAD from ``O - 4 IOffset`` to the end of the clear words, nonce of spec 6."""
+    c = st.ctx
+    hl = Signal(4)
+    m.d.comb += hl.eq((12 + Mux(c.kind, 8, 4) + Mux(c.k, Mux(st.long, 36, 20), 0)) >> 2)
+    hdr = header_octets(c.kind, c.k, st.long, hl, d.coffset, d.ioffset, c.ident, st.rkid, st.tags, c.epoch,
+                        c.counter[:48])
+    job = Signal(SealJob)
+    m.d.comb += [
+        job.key.eq(dk), job.nonce.eq(Cat(c.counter[:48], c.epoch, c.ident[:32])),
+        job.at.eq(d.o), job.n.eq(d.n), job.hdr.eq(hdr), job.hdr_len.eq(Cat(Const(0, 2), hl)),
+        job.aad.eq(d.o - Cat(Const(0, 2), d.ioffset)),
+        job.text.eq(d.o + Cat(Const(0, 2), hl) + Cat(Const(0, 2), d.coffset)),
+        job.v.code.eq(code), job.v.o.eq(refused_cut(d.o, d.n)), job.v.n.eq(ALL),
+    ]
+    return job
+
+
+def eesp_context_spend(m, wr, ctxs, spend, spent, open_):
+    """Context ``spent`` takes its counter value when ``spend``, and management writes of
+    the sender contexts ``ctxs`` from stream ``wr`` (taken when ``open_``,
+    :func:`hw.datapath.write_barrier`) with the refusals of :class:`Encap`; a write wins
+    over a frame's increment. Returns the refusal strobe."""
+    with m.If(spend):
+        m.d.sync += ctxs[spent].counter.eq(ctxs[spent].counter + 1)
     w = wr.payload
     behind, dup = [], []
     for k, e in enumerate(ctxs):
@@ -382,10 +390,9 @@ def _context_writes(m, wr, ctxs, spend, spent, open_):
     refused = Signal()
     take = wr.valid & open_
     m.d.comb += [wr.ready.eq(open_), refused.eq(take & w.valid & (Cat(*behind).any() | Cat(*dup).any()))]
-    with m.If(take & ~refused):     # a management write wins over a frame's increment
+    with m.If(take & ~refused):
         with m.If(w.valid):
             m.d.sync += ctxs[w.index].eq(w)
         with m.Else():
             m.d.sync += ctxs[w.index].valid.eq(0)
     return refused
-

@@ -43,16 +43,16 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import wire_stats
-from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, Verdict,
-                       beats_to_gcm, first_code, frames_to_segmenter, from_octets, octets_of, open_frames,
-                       receive_ingress,
-                       refused_cut, release, repack_gcm, sa_in_user, send_ingress, write_barrier)
-from .gcm import Gcm, Kind
+from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, SealJob, first_code,
+                       from_octets, octets_of, open_frames, receive_ingress, refused_cut, sa_in_user, seal_frames,
+                       send_ingress, write_barrier)
 from .kdf import Cmac2
-from .realign import Inserter, Packer, RegionPacker, Segmenter, beat
+from .realign import beat
 
 __all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block", "chained_sa_user",
-           "PspMetaUser", "PspDesc", "psp_check", "psp_key_request", "psp_open_job", "psp_master_keys"]
+           "PspMetaUser", "PspDesc", "psp_check", "psp_key_request", "psp_open_job", "psp_master_keys",
+           "psp_kdf_input", "psp_send_desc", "psp_send_fields", "psp_sa_table", "psp_send_check", "psp_seal_job",
+           "psp_sa_spend"]
 
 HDR = 16                    #: Next Header .. IV
 VC = 8
@@ -94,15 +94,10 @@ def _header_fields(octets):
             "one": o3[0], "spi": from_octets(octets[4:8]), "iv": from_octets(octets[8:16])}
 
 
-def _key_request(m, cmac, phases, ok, spi, version, tag):
-    """The CMAC request of one frame: its phase's key (0 when ``ok`` is low: a refused
-    frame derives nothing) and the two blocks of spec 13.2."""
-    m.d.comb += [
-        cmac.i.payload.key.eq(Mux(ok, phases[spi[31]].key, 0)),
-        cmac.i.payload.m1.eq(psp_block(1, version, spi)),
-        cmac.i.payload.m2.eq(psp_block(2, version, spi)),
-        cmac.i.payload.tag.eq(tag),
-    ]
+def psp_kdf_input(phases, ok, spi, version):
+    """A frame's CMAC request (spec 13.2): (its phase's key, 0 unless ``ok``: a refused
+    frame derives nothing; block 1; block 2)."""
+    return Mux(ok, phases[spi[31]].key, 0), psp_block(1, version, spi), psp_block(2, version, spi)
 
 
 #: What travels with a received PSP frame from its header to its output.
@@ -140,8 +135,7 @@ def psp_key_request(m, phases, d):
     job = Signal(PspDesc)
     m.d.comb += [job.eq(d), job.code.eq(Mux(d.code != 0, d.code,
                                             Mux(phases[h["spi"][31]].valid, 0, Code.UNKNOWN_KEY.value)))]
-    key = Mux(job.code == 0, phases[h["spi"][31]].key, 0)
-    return job, key, psp_block(1, h["version"][0], h["spi"]), psp_block(2, h["version"][0], h["spi"])
+    return (job, *psp_kdf_input(phases, job.code == 0, h["spi"], h["version"][0]))
 
 
 def psp_open_job(m, done, t1, t2):
@@ -259,137 +253,132 @@ class PspEncap(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        S, sl = self._sas, self._sa
-        EDesc = data.StructLayout({"o": LEN, "n": LEN, "sa": sl["index"].shape, "nh": 8, "error": 5, "clear": 8})
-        Job = data.StructLayout({"d": EDesc, "sa": sl, "co": 6, "code": 5})
+        EDesc = psp_send_desc(self._sas)
+        Job = data.StructLayout({"d": EDesc, "sa": self._sa, "co": 6, "code": 5})
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         m.submodules.cmac = cmac = Cmac2(tag_width=Job.size)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr, self.sawr])
         frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
-        desc_in = Signal(EDesc)
-        m.d.comb += [desc_in.o.eq(side.offset), desc_in.n.eq(n_now), desc_in.sa.eq(side.sa),
-                     desc_in.nh.eq(side.next_header), descs.w_data.eq(desc_in)]
-        if self._chained:   # the ingress code of a chained frame; TOO_LONG / BAD_FRAMING first
-            m.d.comb += [desc_in.error.eq(Mux(ended != 0, ended, side.error)), desc_in.clear.eq(side.clear)]
-        else:
-            m.d.comb += desc_in.error.eq(ended)
+        m.d.comb += descs.w_data.eq(psp_send_fields(m, self._sas, side, n_now, ended, self._chained))
         phases = psp_master_keys(m, self.mkwr, open_)
-        sas = Array([Signal(sl, name=f"sa{k}") for k in range(S)])
-        # a master-key write starts new IV spaces for the SPIs of its phase: the marks
-        # cleared entries of that phase keep are forgotten (valid entries count on)
-        with m.If(self.mkwr.valid & open_):
-            for e in sas:
-                with m.If(~e.valid & (e.spi[31] == self.mkwr.payload.phase)):
-                    m.d.sync += e.next_iv.eq(0)
-        m.d.comb += [self.sa_state.valid.eq(sas[self.sa_addr].valid),
-                     self.sa_state.next_iv.eq(sas[self.sa_addr].next_iv)]
+        sas = psp_sa_table(m, self, self._sas, phases, open_)
 
         # ---- checks, the IV, the key request ------------------------------------------------
         d = data.View(EDesc, descs.r_data)
-        sa = sas[d.sa]
-        payload = Signal(LEN + 1)       # octets after the IV: VC and F[O..N)
-        co = Signal(9)                  # the crypt offset: the SA's, or (chained) clear + 2 V
-        m.d.comb += [payload.eq(d.n - d.o + Mux(sa.v, VC, 0)),
-                     co.eq(d.clear + Mux(sa.v, 2, 0) if self._chained else sa.crypt_offset)]
-        code = first_code([
-            (d.error != 0, d.error),
-            (~sa.valid, Code.NO_CONTEXT),
-            (d.o > d.n, Code.PSP_TRUNCATED),
-            *([(co > 63, Code.PSP_BAD_OFFSET)] if self._chained else []),   # an SA's is 6 bits
-            (Cat(Const(0, 2), co) > payload, Code.PSP_BAD_OFFSET),
-            (sa.next_iv[64], Code.COUNTER_EXHAUSTED),
-            (~phases[sa.spi[31]].valid, Code.UNKNOWN_KEY),
-        ])
+        code, co, sa = psp_send_check(m, d, sas, phases, self._chained)
         job = Signal(Job)
+        c = cmac.i.payload
         m.d.comb += [job.d.eq(d), job.sa.eq(sa), job.co.eq(co), job.code.eq(code),
-                     cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready)]
-        _key_request(m, cmac, phases, code == 0, sa.spi, sa.version, job)
+                     cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready), c.tag.eq(job),
+                     Cat(c.key, c.m1, c.m2).eq(Cat(*psp_kdf_input(phases, code == 0, sa.spi, sa.version)))]
         spend = cmac.i.valid & cmac.i.ready & (code == 0)
-        with m.If(spend):
-            m.d.sync += sas[d.sa].next_iv.eq(sa.next_iv + 1)
-        sa_refused = self._sa_writes(m, sas, spend, d.sa, open_)
+        sa_refused = psp_sa_spend(m, self.sawr, sas, spend, d.sa, open_)
 
-        # ---- fork: GCM context, where the header goes, the regions, the verdict ------------
+        # ---- seal: header and VC inserted at O, GCM, egress --------------------------------
         j = data.View(Job, cmac.o.payload.tag)
-        ok = j.code == 0
-        js, jd = j.sa, j.d
-        hdr = Cat(jd.nh, Cat(Mux(js.v, 2, 1), Const(0, 6)), Cat(j.co, Const(0, 2)),
-                  Cat(Const(1, 1), js.v, js.version, Const(0, 5)),
-                  *octets_of(js.spi, 4), *octets_of(js.next_iv[:64], 8), *octets_of(js.vc, 8))
-        ins_len = Signal(6)             # octets inserted at O: header and VC (a refused frame: none)
-        m.d.comb += ins_len.eq(Mux(ok, HDR + Mux(js.v, VC, 0), 0))
-        Bounds1 = data.ArrayLayout(LEN, 1)
-        Bounds2 = data.ArrayLayout(LEN, 2)
-        m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=256 + 96 + 1, depth=4)
-        m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds1.size, depth=4)
-        m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * 32 + 6, depth=4)
-        m.submodules.rq = rq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
-        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
-        forks = (ctxq, segq, hdrq, rq, vq)
-        all_room = Cat(*[q.w_rdy for q in forks]).all()
-        cut, regions, verdict = Signal(Bounds1), Signal(Bounds2), Signal(Verdict)
-        grown = jd.n + ins_len
-        m.d.comb += [
-            cut[0].eq(Mux(ok, jd.o, jd.n)),
-            # PASS F[0..O) | AAD header + 4 CO octets | TEXT the rest; refused: all PASS
-            regions[0].eq(Mux(ok, jd.o, grown)),
-            regions[1].eq(Mux(ok, jd.o + HDR + Cat(Const(0, 2), j.co), grown)),
-            verdict.code.eq(j.code), verdict.o.eq(refused_cut(jd.o, jd.n)), verdict.n.eq(ALL),
-            cmac.o.ready.eq(all_room),
-            # a refused frame: nothing derived from a key (its GCM packet is all PASS under key 0)
-            ctxq.w_data.eq(Mux(ok, Cat(js.next_iv[:64], js.spi, cmac.o.payload.t2, cmac.o.payload.t1,
-                                       ~js.version), 0)),
-            segq.w_data.eq(cut),
-            hdrq.w_data.eq(Cat(hdr, Const(0, 64), ins_len)),
-            rq.w_data.eq(regions), vq.w_data.eq(verdict),
-        ]
-        m.d.comb += [q.w_en.eq(cmac.o.valid & all_room) for q in forks]
-
-        # ---- F[0..O) | header, VC | F[O..N), repacked, cut into PASS | AAD | TEXT ----------
-        m.submodules.seg = seg = Segmenter(2, user_shape=1, len_bits=LEN)
-        m.submodules.ins = ins = Inserter(1, user_shape=1, cls_bits=1, max_len=32)
-        m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
-        m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
-        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
-        frames_to_segmenter(m, frames, seg, segq)
-        wiring.connect(m, seg.o, ins.i)
-        m.d.comb += [
-            ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data),
-            pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
-            pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
-            pack.i.payload.last.eq(ins.o.payload.last),     # one class: full beats but the last
-            recut.i.valid.eq(pack.o.valid), pack.o.ready.eq(recut.i.ready),
-            recut.i.payload.data.eq(pack.o.payload.data), recut.i.payload.keep.eq(pack.o.payload.keep),
-            recut.i.payload.last.eq(pack.o.payload.last),
-            recut.d.valid.eq(rq.r_rdy), rq.r_en.eq(recut.d.ready), recut.d.payload.eq(rq.r_data),
-        ]
-        beats_to_gcm(m, recut.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT], decrypt=0)
-        egress = release(m, self, repack_gcm(m, gcm), vq)
+        sealed = psp_seal_job(m, j.d, j.sa, j.co, j.code, cmac.o.payload.t1, cmac.o.payload.t2)
+        ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256))
+        m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
         return m
 
-    def _sa_writes(self, m, sas, spend, spent, open_):
-        """SA writes from ``sawr`` (taken when ``open_``) with the refusals of the class
-        docstring; ``spend``: a frame takes SA ``spent``'s IV this cycle. Returns the
-        refusal strobe."""
-        w = self.sawr.payload
-        behind, dup = [], []
-        for k, e in enumerate(sas):
-            same = e.spi == w.spi
-            behind.append(same & Mux(spend & (spent == k), w.next_iv <= e.next_iv, w.next_iv < e.next_iv))
-            dup.append(same & e.valid & (w.index != k))
-        refused = Signal()
-        take = self.sawr.valid & open_
-        m.d.comb += [
-            self.sawr.ready.eq(open_),
-            refused.eq(take & w.valid & ((w.spi[:31] == 0) | (w.next_iv == 0) | Cat(*behind).any()
-                                         | Cat(*dup).any())),
-        ]
-        with m.If(take & ~refused):     # a management write wins over a frame's increment
-            with m.If(w.valid):
-                m.d.sync += sas[w.index].eq(w)
-            with m.Else():
-                m.d.sync += sas[w.index].valid.eq(0)
-        return refused
+
+def psp_send_desc(sas: int) -> data.StructLayout:
+    """What travels with a PSP frame to be sealed from its last beat to its key request:
+    O, N, the SA, Next Header, the ingress code and (chained) the clear words."""
+    return data.StructLayout({"o": LEN, "n": LEN, "sa": max(1, (sas - 1).bit_length()), "nh": 8, "error": 5,
+                              "clear": 8})
+
+
+def psp_send_fields(m, sas: int, side, n, ended, chained: bool):
+    """The PSP send descriptor (:func:`psp_send_desc`) of a frame from its sideband
+    ``side``, its length ``n`` and ``ended``, the ingress code (which comes first)."""
+    desc = Signal(psp_send_desc(sas))
+    m.d.comb += [desc.o.eq(side.offset), desc.n.eq(n), desc.sa.eq(side.sa), desc.nh.eq(side.next_header)]
+    if chained:     # the ingress code of a chained frame; TOO_LONG / BAD_FRAMING first
+        m.d.comb += [desc.error.eq(Mux(ended != 0, ended, side.error)), desc.clear.eq(side.clear)]
+    else:
+        m.d.comb += desc.error.eq(ended)
+    return desc
+
+
+def psp_sa_table(m, top, sas: int, phases, open_):
+    """The sending SAs of ``top`` (:class:`PspEncap`'s rules): ``sas`` entries, cleared at
+    reset; ``top.sa_addr`` / ``top.sa_state`` read them. A master-key write on ``top.mkwr``
+    starts new IV spaces for the SPIs of its phase: the marks cleared entries of that
+    phase keep are forgotten (valid entries count on)."""
+    table = Array([Signal(psp_sa_layout(sas), name=f"sa{k}") for k in range(sas)])
+    with m.If(top.mkwr.valid & open_):
+        for e in table:
+            with m.If(~e.valid & (e.spi[31] == top.mkwr.payload.phase)):
+                m.d.sync += e.next_iv.eq(0)
+    m.d.comb += [top.sa_state.valid.eq(table[top.sa_addr].valid),
+                 top.sa_state.next_iv.eq(table[top.sa_addr].next_iv)]
+    return table
+
+
+def psp_send_check(m, d, sas, phases, chained: bool):
+    """The PSP send refusals of :class:`PspEncap`, first rule first, for the frame whose
+    descriptor (:func:`psp_send_desc`) is ``d``. Returns (code, the crypt offset (the
+    SA's, or chained: clear + 2 V), the SA)."""
+    sa = sas[d.sa]
+    payload = Signal(LEN + 1)       # octets after the IV: VC and F[O..N)
+    co = Signal(9)
+    m.d.comb += [payload.eq(d.n - d.o + Mux(sa.v, VC, 0)),
+                 co.eq(d.clear + Mux(sa.v, 2, 0) if chained else sa.crypt_offset)]
+    code = first_code([
+        (d.error != 0, d.error),
+        (~sa.valid, Code.NO_CONTEXT),
+        (d.o > d.n, Code.PSP_TRUNCATED),
+        *([(co > 63, Code.PSP_BAD_OFFSET)] if chained else []),   # an SA's is 6 bits
+        (Cat(Const(0, 2), co) > payload, Code.PSP_BAD_OFFSET),
+        (sa.next_iv[64], Code.COUNTER_EXHAUSTED),
+        (~phases[sa.spi[31]].valid, Code.UNKNOWN_KEY),
+    ])
+    return code, co[:6], sa
+
+
+def psp_seal_job(m, d, sa, co, code, t1, t2):
+    """The :data:`hw.datapath.SealJob` of a PSP frame (``d`` its send descriptor, ``sa``
+    its SA as its IV was taken, ``co`` its crypt offset, ``code``, ``t1`` / ``t2`` its CMAC
+    blocks): header (and VC) at O, AAD header + 4 CO octets, nonce SPI || IV."""
+    hdr = Cat(d.nh, Cat(Mux(sa.v, 2, 1), Const(0, 6)), Cat(co, Const(0, 2)),
+              Cat(Const(1, 1), sa.v, sa.version, Const(0, 5)),
+              *octets_of(sa.spi, 4), *octets_of(sa.next_iv[:64], 8), *octets_of(sa.vc, 8))
+    job = Signal(SealJob)
+    m.d.comb += [
+        job.key.eq(Cat(t2, t1)), job.k128.eq(~sa.version), job.nonce.eq(Cat(sa.next_iv[:64], sa.spi)),
+        job.at.eq(d.o), job.n.eq(d.n), job.hdr.eq(hdr), job.hdr_len.eq(HDR + Mux(sa.v, VC, 0)),
+        job.aad.eq(d.o), job.text.eq(d.o + HDR + Cat(Const(0, 2), co)),
+        job.v.code.eq(code), job.v.o.eq(refused_cut(d.o, d.n)), job.v.n.eq(ALL),
+    ]
+    return job
+
+
+def psp_sa_spend(m, sawr, sas, spend, spent, open_):
+    """SA ``spent`` takes its IV when ``spend``, and SA writes from ``sawr`` (taken when
+    ``open_``) with the refusals of :class:`PspEncap`; a write wins over a frame's
+    increment. Returns the refusal strobe."""
+    with m.If(spend):
+        m.d.sync += sas[spent].next_iv.eq(sas[spent].next_iv + 1)
+    w = sawr.payload
+    behind, dup = [], []
+    for k, e in enumerate(sas):
+        same = e.spi == w.spi
+        behind.append(same & Mux(spend & (spent == k), w.next_iv <= e.next_iv, w.next_iv < e.next_iv))
+        dup.append(same & e.valid & (w.index != k))
+    refused = Signal()
+    take = sawr.valid & open_
+    m.d.comb += [
+        sawr.ready.eq(open_),
+        refused.eq(take & w.valid & ((w.spi[:31] == 0) | (w.next_iv == 0) | Cat(*behind).any()
+                                     | Cat(*dup).any())),
+    ]
+    with m.If(take & ~refused):
+        with m.If(w.valid):
+            m.d.sync += sas[w.index].eq(w)
+        with m.Else():
+            m.d.sync += sas[w.index].valid.eq(0)
+    return refused
