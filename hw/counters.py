@@ -12,7 +12,7 @@ address    counter                                                           wid
 4, 5       frames out (good frames)                                          64, wrapping
 6, 7       octets out (of good frames)                                       64, wrapping
 8          refused key-table writes                                          32, saturating
-9          refused sender-context writes (Encap) or SA writes (ESP tops)     32, saturating
+9          refused sender-context writes (Encap) and SA writes (ESP, PSP)    32, saturating
 16 + c     frames refused with code c, c = 1 .. :data:`CODES`                32, saturating
 =========  ================================================================  ============
 
@@ -45,22 +45,25 @@ STAT = {**{name: 2 * k for k, name in enumerate(_WIDE)},
 
 
 def _saturating_add(m, counter, inc):
-    with m.If(inc & ~counter.all()):
-        m.d.sync += counter.eq(counter + 1)
+    """``counter`` += ``inc`` (an unsigned count), stopping at all ones."""
+    total = Signal(len(counter) + 1)
+    m.d.comb += total.eq(counter + inc)
+    m.d.sync += counter.eq(Mux(total[-1], (1 << len(counter)) - 1, total))
 
 
 class Stats(wiring.Component):
     """The counters of :data:`STAT`. Inputs, sampled each cycle: ``in_fire`` a frame
     beat is taken at the top's input, ``in_octets`` its octets, ``in_last`` it ends a
     frame; ``out_done`` a frame is finished at the output with code ``out_code``
-    (0 = good), ``out_octets`` octets of a good frame leave; ``key_refused`` /
-    ``ctx_refused`` a management write is refused."""
+    (0 = good), ``out_octets`` octets of a good frame leave; ``key_refused`` a
+    key write is refused; ``ctx_refused`` context or SA writes are refused, how many (a
+    top with both ports may refuse one of each in a cycle)."""
 
     def __init__(self):
         super().__init__({
             "in_fire": In(1), "in_octets": In(5), "in_last": In(1),
             "out_done": In(1), "out_code": In(5), "out_octets": In(5),
-            "key_refused": In(1), "ctx_refused": In(1),
+            "key_refused": In(1), "ctx_refused": In(2),
             "stat_addr": In(6), "stat_data": Out(32),
         })
 

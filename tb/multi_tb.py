@@ -1,6 +1,8 @@
-"""cocotb testbench of :class:`hw.multi.MultiDecap` (EESP and PSP frames, the profile chosen
-per frame) against the golden model, under Icarus and Verilator (tests/test_multi.py).
+"""cocotb testbench of :class:`hw.multi.MultiDecap` and :class:`hw.multi.MultiEncap` (EESP and
+PSP frames, the profile chosen per frame) against the golden model, under Icarus and
+Verilator (tests/test_multi.py; ``MULTI_TOP`` = decap or encap).
 
+Decap:
 Random traffic mixes EESP frames sealed by the model's endpoint (as tb/endpoint_tb.py
 makes them, 15 % damaged) and PSP frames sealed by the model's PSP senders (both
 versions and phases, VC or not, random crypt offsets; 15 % with a bit flipped), and a few
@@ -9,6 +11,14 @@ profile named). EESP root keys and PSP master keys rotate between bursts with fr
 flight. Expected: ``Endpoint.open`` / ``psp_open``, or the refusal code; the counters
 with the model's verdicts. The benchmark (Verilator) sends back-to-back frames of each
 profile alone and alternating, a new data key every frame.
+
+Encap: random clear frames for the model's EESP sender contexts (as tb/endpoint_tb.py
+makes them, 10 % with offsets the sender refuses) and its PSP SAs (both versions and
+phases, VC or not; an empty slot; an SA two IVs from the end), EESP contexts run to
+exhaustion and moved to a new epoch, root keys and master keys rotated between bursts
+(quiesced: a sender takes the current key at lookup). Expected: ``Endpoint.seal`` /
+``PspSender.seal`` or the refusal code, and the counters. The benchmark sends
+back-to-back frames of each profile alone and alternating.
 
 Environment: ``MULTI_N`` frames, ``ENDPOINT_MAX`` largest payload, ``MULTI_RESULTS``.
 """
@@ -21,17 +31,23 @@ import random
 import cocotb
 
 from hw.datapath import NextHeaderUser
-from hw.multi import PROFILES, MultiInUser
+from hw.endpoint import encap_user
+from hw.multi import PROFILES, MultiInUser, multi_encap_user
 from hw.realign import beat
-from model.errors import EespError
-from model.psp import PspKeys, psp_open
-from tb.endpoint_tb import (MAX, ON_ICARUS, Bench, World, beats_of, check_counters, rates, sealed_for_bench,
-                            statistics_agree, write_payloads)
-from tb.psp_tb import mk_write, random_sender
-from tb.stream import pack
+from model.endpoint import SenderContext
+from model.errors import Code, EespError
+from model.psp import PspKeys, PspSender, psp_open
+from tb.endpoint_tb import (CONTEXTS, CTXW, MAX, ON_ICARUS, Bench, Senders, World, beats_of, check_counters,
+                            rates, sealed_for_bench, statistics_agree, write_payloads)
+from tb.psp_tb import SAS, mk_write, random_sender, sa_write, sealed_expected
+from tb.stream import pack, unpack
 
+TOP = os.environ.get("MULTI_TOP", "decap")
 N = int(os.environ.get("MULTI_N", "100"))
 IN = beat(MultiInUser)
+#: input beats of the encap (built with ``contexts`` = CONTEXTS, ``sas`` = SAS)
+EIN = beat(multi_encap_user(CONTEXTS, SAS))
+EESP_USER = encap_user(CONTEXTS)
 EESP, PSP = PROFILES["eesp"], PROFILES["psp"]
 
 
@@ -124,7 +140,7 @@ def random_traffic(n: int, seed: int, damage: float = 0.15):
     return bursts, frames_in, results
 
 
-@cocotb.test()
+@cocotb.test(skip=TOP != "decap")
 async def mixed_random_frames_rotations_idle_backpressure(dut):
     bursts, frames_in, results = random_traffic(N, 1)
     codes = sorted({c for _, c in results})
@@ -135,7 +151,7 @@ async def mixed_random_frames_rotations_idle_backpressure(dut):
     await check_counters(bench, statistics_agree(frames_in, results))
 
 
-@cocotb.test()
+@cocotb.test(skip=TOP != "decap")
 async def refused_frames_pass_as_outer_octets(dut):
     """drop_bad = 0: refused frames of both profiles leave as F[0..min(O, N)) with their code."""
     bursts, frames_in, results = random_traffic(max(40, N // 3), 3, damage=0.5)
@@ -144,7 +160,7 @@ async def refused_frames_pass_as_outer_octets(dut):
     await check_counters(bench, statistics_agree(frames_in, results))
 
 
-@cocotb.test(skip=ON_ICARUS)
+@cocotb.test(skip=TOP != "decap" or ON_ICARUS)
 async def benchmark_back_to_back(dut):
     """Octets per cycle in, back-to-back frames of 14 outer octets, a new data key every
     frame: EESP alone, PSP alone, and the two alternating. Written to MULTI_RESULTS."""
@@ -169,6 +185,156 @@ async def benchmark_back_to_back(dut):
             per, _ = rates(got, 0, 0)
             lines.append(f"multi_{name}_{size}B_payload frame_octets_in={octets:.1f} cycles_per_frame={per:.2f} "
                          f"octets_per_cycle_in={octets / per:.2f}")
+            dut._log.info(lines[-1])
+    with open(os.environ.get("MULTI_RESULTS", os.devnull), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- encap
+
+
+class MixedSend(Mixed):
+    """Beside :class:`Mixed`'s keys: the model's EESP sender contexts (:class:`Senders`)
+    and PSP sending SAs (slot SAS - 1 empty, slot 2 two IVs from the end), and their
+    writes."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__(rng)
+        self.contexts = Senders(self.eesp, random.Random(rng.random()))
+        self.sas: list[PspSender | None] = [random_sender(rng, k % 2) for k in range(SAS - 1)] + [None]
+        self.sas[2].next_iv = (1 << 64) - 2
+        self.writes += [("sawr", sa_write(k, s)) for k, s in enumerate(self.sas) if s is not None]
+
+    def eesp_frame(self, bad: float, slot: int | None = None, payload_len: int | None = None):
+        """(input beats, output, code, clear frame) of a frame for EESP context ``slot``."""
+        beats, out, code, frame, _ = self.contexts.frame(bad, slot, payload_len)
+        side = unpack(EESP_USER, unpack(beat(EESP_USER), beats[0])["user"])
+        return beats_of(frame, EIN, pack(EIN["user"].shape, profile=EESP, **side), self.rng), out, code, frame
+
+    def psp_send_frame(self, slot: int | None = None, payload: int | None = None, offset: int | None = None):
+        """(input beats, output, code, clear frame) of a frame for PSP SA ``slot``."""
+        rng = self.rng
+        slot = rng.choices(range(SAS), [9, 7, 2, 2])[0] if slot is None else slot
+        o = rng.choice([0, 14, 34, 54, rng.randrange(70)]) if offset is None else offset
+        size = rng.choice([0, 1, 3, 8, 40, MAX, rng.randrange(MAX + 1), rng.randrange(60)]) if payload is None \
+            else payload
+        frame = rng.randbytes(o + size)
+        if offset is None and rng.random() < 0.05:
+            o = len(frame) + rng.randrange(1, 30)
+        nh = rng.choice([4, 6, 17, 41])
+        out, code = sealed_expected(self.sas[slot], self.keys, frame, o, nh)
+        user = pack(EIN["user"].shape, offset=o, profile=PSP, sa=slot, next_header=nh,
+                    ctx=rng.randrange(CONTEXTS), coffset=rng.randrange(256), ioffset=rng.randrange(256))
+        return beats_of(frame, EIN, user, rng), out, code, frame
+
+
+def encap_traffic(n: int, seed: int, bad: float):
+    """``n`` frames of both profiles in bursts of 20: before each burst but the first a
+    rotation (EESP root key or PSP master key, in turn); every fourth burst an EESP
+    context two frames from exhaustion, moved to a new epoch in the next burst.
+    (bursts, frames in, results (output, code))."""
+    w = MixedSend(random.Random(seed))
+    bursts = [(w.writes, w.contexts.writes, [])]
+    frames_in, results, renew = [], [], None
+    while n > 0:
+        k = min(20, n)
+        writes = w.rotate() if len(bursts) > 1 else []
+        ctx_writes, made = [], []
+        if renew is not None:
+            ctx_writes.append(w.contexts.start_counter_at(renew, 0))
+            renew = None
+        if len(bursts) % 4 == 2:
+            renew = w.rng.randrange(CONTEXTS)
+            ctx_writes.append(w.contexts.start_counter_at(renew, (1 << 48) - 2))
+            made += [w.eesp_frame(0.0, renew) for _ in range(3)]
+        made += [w.eesp_frame(bad) if w.rng.random() < 0.5 else w.psp_send_frame() for _ in range(k)]
+        bursts.append((writes, ctx_writes, [(b, o, c) for b, o, c, _ in made]))
+        frames_in += [f for *_, f in made]
+        results += [(o, c) for _, o, c, _ in made]
+        n -= k
+    return bursts, frames_in, results
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_mixed_random_frames_rotations_exhaustion(dut):
+    bursts, frames_in, results = encap_traffic(N, 61, 0.1)
+    codes = sorted({c for _, c in results})
+    dut._log.info(f"{len(results)} frames, {sum(c == 0 for _, c in results)} sealed, codes {codes}")
+    assert {0, Code.NO_CONTEXT, Code.COUNTER_EXHAUSTED, Code.BAD_IOFFSET, Code.BAD_COFFSET,
+            Code.PSP_TRUNCATED} <= set(codes), codes
+    bench = await MultiBench(dut).start(idle=0.2, stall=0.2, seed=62, drop_bad=1)
+    await bench.run(bursts, timeout=600 * len(results) + 2000, quiesce=True)
+    await check_counters(bench, {**statistics_agree(frames_in, results), "refused_ctx_writes": 0})
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_refused_frames_pass_as_outer_octets(dut):
+    """drop_bad = 0: refused frames of both profiles leave as F[0..min(O, N)) with their code."""
+    bursts, frames_in, results = encap_traffic(max(40, N // 3), 63, 0.5)
+    bench = await MultiBench(dut).start(idle=0.1, stall=0.3, seed=64, drop_bad=0)
+    await bench.run(bursts, timeout=600 * len(results) + 2000, quiesce=True)
+    await check_counters(bench, statistics_agree(frames_in, results))
+
+
+@cocotb.test(skip=TOP != "encap")
+async def encap_refused_writes_of_both_tables_in_one_cycle_count_twice(dut):
+    """A context write and an SA write refused on the same cycle: status address 9 counts
+    both (and a refused write changes nothing: the next frames seal as before)."""
+    w = MixedSend(random.Random(65))
+    bench = await MultiBench(dut).start(idle=0.0, stall=0.0, seed=66, drop_bad=0)
+    await bench.send_writes(w.writes)
+    await bench.ports["ctxwr"].send(w.contexts.writes)
+    c0 = w.contexts.slots[0]
+    dup_ctx = pack(CTXW, valid=1, index=1, group=c0.group, kind=c0.kind, ident=int.from_bytes(c0.ident, "big"),
+                   epoch=c0.epoch, k=int(c0.key_option), counter=5)          # c0's identity, in another slot
+    dup_sa = sa_write(3, w.sas[0])                                           # SA 0's SPI, in slot 3
+    both = [cocotb.start_soon(bench.ports["ctxwr"].send([dup_ctx])),
+            cocotb.start_soon(bench.ports["sawr"].send([dup_sa]))]     # offered on the same cycle
+    for task in both:
+        await task
+    frames = [w.eesp_frame(0.0, 0, 40)[:3], w.eesp_frame(0.0, 1, 40)[:3], w.psp_send_frame(0, 40, 14)[:3],
+              w.psp_send_frame(3, 40, 14)[:3]]
+    assert frames[3][2] == Code.NO_CONTEXT
+    await bench.run([([], [], frames)], timeout=20000)
+    assert await bench.stat("refused_ctx_writes") == 2
+
+
+def _bench_eesp(w: MixedSend, rng: random.Random, size: int, k: int):
+    """k EESP frames, each for its own context (installed fresh: a new ID): (context
+    writes, frames)."""
+    ctx_writes, frames = [], []
+    for i, (ctx, frame_in, sealed) in enumerate(sealed_for_bench(w.eesp, rng, size, k)):
+        ctx_writes.append(pack(CTXW, valid=1, index=i, group=0, kind=1, ident=int.from_bytes(ctx.ident, "big"),
+                               epoch=ctx.epoch, k=1, counter=0))
+        frames.append((beats_of(frame_in, EIN, pack(EIN["user"].shape, offset=14, profile=EESP, ctx=i), rng),
+                       sealed, 0))
+    return ctx_writes, frames
+
+
+@cocotb.test(skip=TOP != "encap" or ON_ICARUS)
+async def encap_benchmark_back_to_back(dut):
+    """Octets per cycle out, back-to-back frames of 14 outer octets, a new data key every
+    frame (EESP: each frame its own context and ID; PSP: four SAs, versions alternating,
+    the KDF runs for every frame): EESP alone, PSP alone, the two alternating. Written to
+    MULTI_RESULTS."""
+    rng = random.Random(67)
+    w = MixedSend(random.Random(68))
+    bench = await MultiBench(dut).start(idle=0.0, stall=0.0, seed=69, drop_bad=1)
+    await bench.send_writes(w.writes)
+    w.sas = [PspSender(0x2000 + k | (k % 2) << 31, version=k % 2) for k in range(SAS)]
+    await bench.ports["sawr"].send([sa_write(k, s) for k, s in enumerate(w.sas)])
+    lines, k = [], CONTEXTS
+    for size in (64, 256, 512, 1500):
+        for name in ("eesp", "psp", "mixed"):
+            ctx_writes, eesp = _bench_eesp(w, rng, size, k) if name != "psp" else ([], [])
+            psp = [w.psp_send_frame(j % SAS, size, 14)[:3] for j in range(k)] if name != "eesp" else []
+            frames = eesp or psp if name != "mixed" else [x for pair in zip(eesp, psp) for x in pair]
+            assert all(c == 0 for *_, c in frames)
+            got = await bench.run([([], ctx_writes, frames)], timeout=100 * len(frames) * (size // 16 + 10))
+            out = sum(len(o) for _, o, _ in frames) / len(frames)
+            per, _ = rates(got, 0, 0)
+            lines.append(f"multiencap_{name}_{size}B_payload frame_octets_out={out:.1f} cycles_per_frame={per:.2f} "
+                         f"octets_per_cycle_out={out / per:.2f}")
             dut._log.info(lines[-1])
     with open(os.environ.get("MULTI_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")
