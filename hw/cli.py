@@ -1,10 +1,10 @@
 """``eesp``: the project's command line.
 
 ``eesp verilog [DESIGN ...] [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
-writes the Verilog (of the designs named, default all) of the ten top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
+writes the Verilog (of the designs named, default all) of the eleven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
 ``espdecap.sv``, ``espencap.sv``, ``pspdecap.sv``, ``pspencap.sv``, the proxies between
-profiles ``e2p.sv`` (EESP -> PSP) and ``p2e.sv`` (PSP -> EESP), and ``multidecap.sv``
-(EESP and PSP, the profile per frame)) and of each core
+profiles ``e2p.sv`` (EESP -> PSP) and ``p2e.sv`` (PSP -> EESP), and ``multidecap.sv`` and
+``multiencap.sv`` (EESP and PSP, the profile per frame)) and of each core
 (``aes256`` / ``gcm``: AES-256 only; ``aes128`` / ``gcm128``: both key sizes), one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
@@ -32,7 +32,7 @@ from .gcm import Gcm
 from .ghash import Ghash
 from .kdf import KdfEngine
 from .keytable import KeyTable
-from .multi import MultiDecap
+from .multi import MultiDecap, MultiEncap
 from .proxy import EespToPsp, Proxy, PspToEesp
 from .psp import PspDecap, PspEncap
 from .verilog import to_verilog
@@ -58,6 +58,8 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
         "p2e": (lambda: PspToEesp(groups=groups, contexts=contexts, max_frame=max_frame),
                 {"groups": groups, "contexts": contexts, "maps": 8, "max_frame": max_frame}),
         "multidecap": (lambda: MultiDecap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
+        "multiencap": (lambda: MultiEncap(groups=groups, contexts=contexts, sas=sas, max_frame=max_frame),
+                       {"groups": groups, "contexts": contexts, "sas": sas, "max_frame": max_frame}),
         "pspdecap": (lambda: PspDecap(max_frame=max_frame), {"max_frame": max_frame}),
         "pspencap": (lambda: PspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
         "gcm": (lambda: Gcm(side_width=8), {"side_width": 8}),

@@ -10,7 +10,7 @@ which say nothing about the design):
   (``count + valid``, ``length + octets``), and Yosys writes the operands unextended.
 
 Further waivers of the key table and the top levels (``keytable``, ``decap``,
-``encap``, ``espdecap``, ``espencap``, ``pspdecap``, ``pspencap``, ``multidecap``, ``e2p``,
+``encap``, ``espdecap``, ``espencap``, ``pspdecap``, ``pspencap``, ``multidecap``, ``multiencap``, ``e2p``,
 ``p2e``) only, whose many small compares (slot, tag and region indices against
 constants) were not respelled as the cores were (one-hot flags instead of enum
 compares, priority encoders instead of popcounts):
@@ -34,7 +34,7 @@ from hw.esp import EspDecap, EspEncap
 from hw.gcm import Gcm
 from hw.kdf import KdfEngine
 from hw.keytable import KeyTable
-from hw.multi import MultiDecap
+from hw.multi import MultiDecap, MultiEncap
 from hw.proxy import EespToPsp, PspToEesp
 from hw.psp import PspDecap, PspEncap
 from tb.lint import verilator_warnings
@@ -43,7 +43,7 @@ CORES = {"aes256": lambda: Aes(user_shape=16), "kdf": lambda: KdfEngine(tag_widt
          "gcm": lambda: Gcm(side_width=8)}
 TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8), "decap": Decap, "encap": Encap,
         "espdecap": EspDecap, "espencap": EspEncap, "pspdecap": PspDecap, "pspencap": PspEncap,
-        "multidecap": MultiDecap, "e2p": EespToPsp, "p2e": PspToEesp}
+        "multidecap": MultiDecap, "multiencap": MultiEncap, "e2p": EespToPsp, "p2e": PspToEesp}
 WAIVED = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME):|%Warning-WIDTHEXPAND: .*Operator (ADD|SUB) expects \d+ bits on the RHS, but RHS's \S+ '\S+' generates \d+ bits")
 WAIVED_TOP = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME|WIDTHEXPAND|WIDTHTRUNC|CASEOVERLAP):")
 
