@@ -9,7 +9,7 @@ lane 0, every beat but a frame's last full.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,7 @@ from .parser import HeaderCapture
 from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "octets_of", "from_octets", "Verdict", "OpenJob", "open_frames",
-           "SealJob", "SEAL_HEADER", "seal_frames",
+           "SealJob", "SEAL_HEADER", "seal_frames", "write_entry",
            "Egress", "first_code", "trim",
            "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
            "frames_to_segmenter", "beats_to_gcm", "repack_gcm", "release"]
@@ -199,6 +199,17 @@ def write_barrier(m, s, done, ports):
     return open_, waiting & first
 
 
+def write_entry(m, table, w, take) -> None:
+    """A management write ``w`` (``index``, ``valid``, the entry's fields) of ``table`` (an
+    ``Array`` of entries of ``w``'s layout) when ``take``: ``valid`` 1 installs the entry,
+    0 clears its valid bit only (the rest stays, for the checks a later install meets)."""
+    with m.If(take):
+        with m.If(w.valid):
+            m.d.sync += table[w.index].eq(w)
+        with m.Else():
+            m.d.sync += table[w.index].valid.eq(0)
+
+
 def gated(m, outer, inner, open_):
     """Connect sink stream ``outer`` of the top to ``inner``, transfers only when ``open_``."""
     m.d.comb += [inner.valid.eq(outer.valid & open_), outer.ready.eq(inner.ready & open_),
@@ -314,6 +325,27 @@ def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
     ]
 
 
+def _fork(m, job, job_valid, key_sizes, **queues):
+    """The FIFOs a frame's job (:data:`OpenJob` or :data:`SealJob`) forks into, written
+    together while ``job_valid`` and all have room: ``ctxq`` the GCM context (nonce, key,
+    and ``k128`` with AES-128 built in; 0 for a refused job: nothing derived from a key),
+    ``queues`` (name: (value, depth)) in that order, ``vq`` the verdict. Returns (all have
+    room, the FIFOs)."""
+    ok = job.v.code == 0
+    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
+    values = {"ctxq": (Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0), 4), **queues,
+              "vq": (job.v, 8)}
+    fifos = []
+    for name, (value, depth) in values.items():
+        q = fifo.SyncFIFOBuffered(width=len(Value.cast(value)), depth=depth)
+        m.submodules[name] = q
+        m.d.comb += q.w_data.eq(value)
+        fifos.append(q)
+    all_room = Cat(*[q.w_rdy for q in fifos]).all()
+    m.d.comb += [q.w_en.eq(job_valid & all_room) for q in fifos]
+    return all_room, fifos
+
+
 def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256,)):
     """The back half of every receive top: opens the stored ``frames`` (FIFO of
     :data:`FrameBeat`, one frame after another) in the order of their jobs (``job``, an
@@ -325,17 +357,8 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
     ``top.m``, with ``top.drop_bad``. A refused frame's ``next_header`` leaves as 0 (it is
     unauthenticated). Returns (``job_ready``, the egress)."""
     ok = job.v.code == 0
-    Bounds3 = data.ArrayLayout(LEN, 3)
-    Bounds2 = data.ArrayLayout(LEN, 2)
-    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
-    m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=ctx_width, depth=4)
-    m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds3.size, depth=4)
-    m.submodules.osegq = osegq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
-    m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
-    forks = (ctxq, segq, osegq, vq)
-    all_room = Cat(*[q.w_rdy for q in forks]).all()
-    bounds3 = Signal(Bounds3)
-    bounds2 = Signal(Bounds2)
+    bounds3 = Signal(data.ArrayLayout(LEN, 3))
+    bounds2 = Signal(data.ArrayLayout(LEN, 2))
     # a refused frame is all PASS for the GCM (regions 1-3 empty at its end)
     m.d.comb += [
         bounds3[0].eq(Mux(ok, job.aad, job.n)),
@@ -343,10 +366,8 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
         bounds3[2].eq(Mux(ok, job.n - ICV, job.n)),
         bounds2[0].eq(job.v.o),
         bounds2[1].eq(Mux(ok, job.drop, job.v.o)),
-        ctxq.w_data.eq(Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0)),
-        segq.w_data.eq(bounds3), osegq.w_data.eq(bounds2), vq.w_data.eq(job.v),
     ]
-    m.d.comb += [q.w_en.eq(job_valid & all_room) for q in forks]
+    all_room, (ctxq, segq, osegq, vq) = _fork(m, job, job_valid, key_sizes, segq=(bounds3, 4), osegq=(bounds2, 8))
 
     # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
     m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
@@ -395,17 +416,7 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
     egress). One GCM beat per cycle: a frame takes one cycle per 16 octets of each region
     (``F[0..aad)``, AAD, plaintext) rounded up, and one for the ICV."""
     ok = job.v.code == 0
-    Bounds1 = data.ArrayLayout(LEN, 1)
-    Bounds2 = data.ArrayLayout(LEN, 2)
-    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
-    m.submodules.ctxq = ctxq = fifo.SyncFIFOBuffered(width=ctx_width, depth=4)
-    m.submodules.segq = segq = fifo.SyncFIFOBuffered(width=Bounds1.size, depth=4)
-    m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(width=8 * SEAL_HEADER + 7, depth=4)
-    m.submodules.rq = rq = fifo.SyncFIFOBuffered(width=Bounds2.size, depth=8)
-    m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Verdict.size, depth=8)
-    forks = (ctxq, segq, hdrq, rq, vq)
-    all_room = Cat(*[q.w_rdy for q in forks]).all()
-    cut, regions = Signal(Bounds1), Signal(Bounds2)
+    cut, regions = Signal(data.ArrayLayout(LEN, 1)), Signal(data.ArrayLayout(LEN, 2))
     ins_len = Mux(ok, job.hdr_len, 0)
     grown = job.n + ins_len
     m.d.comb += [
@@ -413,12 +424,9 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
         # PASS F[0..aad) | AAD | TEXT the rest; a refused frame: all PASS
         regions[0].eq(Mux(ok, job.aad, grown)),
         regions[1].eq(Mux(ok, job.text, grown)),
-        ctxq.w_data.eq(Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0)),
-        segq.w_data.eq(cut),
-        hdrq.w_data.eq(Cat(job.hdr, ins_len)),
-        rq.w_data.eq(regions), vq.w_data.eq(job.v),
     ]
-    m.d.comb += [q.w_en.eq(job_valid & all_room) for q in forks]
+    all_room, (ctxq, segq, hdrq, rq, vq) = _fork(m, job, job_valid, key_sizes, segq=(cut, 4),
+                                                 hdrq=(Cat(job.hdr, ins_len), 4), rq=(regions, 8))
 
     # ---- F[0..at) | hdr | F[at..n), repacked, cut into PASS | AAD | TEXT ----------------
     m.submodules.seg = seg = Segmenter(2, user_shape=1, len_bits=LEN)

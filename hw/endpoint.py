@@ -45,14 +45,15 @@ from common.codes import Code
 
 from .counters import wire_stats
 from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, SealJob, first_code, gated, octets_of,
-                       open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, write_barrier)
+                       open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, write_barrier,
+                       write_entry)
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCheck, Parsed
 from .realign import beat
 
 __all__ = ["Decap", "Encap", "MetaUser", "Desc", "encap_user", "context_layout", "ContextState",
-           "eesp_check", "eesp_key_query", "eesp_key_answer", "eesp_open_job", "eesp_send_desc", "eesp_send_state",
+           "eesp_check", "eesp_key_query", "eesp_key_answer", "eesp_open_job", "eesp_send_desc", "eesp_send_state", "eesp_sender_ports",
            "eesp_send_fields", "eesp_contexts", "eesp_send_query", "eesp_send_check", "eesp_seal_job",
            "eesp_context_spend"]
 
@@ -243,10 +244,7 @@ class Encap(wiring.Component):
         super().__init__({
             "s": In(stream.Signature(beat(encap_user(contexts, chained)))),
             "m": Out(stream.Signature(beat(OutUser))),
-            "wr": In(stream.Signature(write_layout(groups))),
-            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
-            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
-            "ctx_state": Out(ContextState),
+            **eesp_sender_ports(groups, contexts),
             "drop_bad": In(1),
             "stat_addr": In(6),
             "stat_data": Out(32),
@@ -293,6 +291,15 @@ class Encap(wiring.Component):
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m
+
+
+def eesp_sender_ports(groups: int, contexts: int) -> dict:
+    """The management ports of an EESP sender (:class:`Encap`): ``wr`` key table,
+    ``ctxwr`` sender contexts, ``ctx_addr`` / ``ctx_state`` a context's state."""
+    return {"wr": In(stream.Signature(write_layout(groups))),
+            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
+            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
+            "ctx_state": Out(ContextState)}
 
 
 def eesp_send_desc(contexts: int) -> data.StructLayout:
@@ -390,9 +397,5 @@ def eesp_context_spend(m, wr, ctxs, spend, spent, open_):
     refused = Signal()
     take = wr.valid & open_
     m.d.comb += [wr.ready.eq(open_), refused.eq(take & w.valid & (Cat(*behind).any() | Cat(*dup).any()))]
-    with m.If(take & ~refused):
-        with m.If(w.valid):
-            m.d.sync += ctxs[w.index].eq(w)
-        with m.Else():
-            m.d.sync += ctxs[w.index].valid.eq(0)
+    write_entry(m, ctxs, w, take & ~refused)
     return refused

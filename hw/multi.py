@@ -43,14 +43,14 @@ from amaranth.lib.wiring import In, Out
 from .counters import wire_stats
 from .datapath import (LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, gated, open_frames,
                        receive_ingress, seal_frames, send_ingress, write_barrier)
-from .endpoint import (ContextState, Desc, context_layout, eesp_check, eesp_context_spend, eesp_contexts,
-                       eesp_key_answer, eesp_key_query, eesp_open_job, eesp_seal_job, eesp_send_check,
-                       eesp_send_desc, eesp_send_fields, eesp_send_query, eesp_send_state)
+from .endpoint import (Desc, eesp_check, eesp_context_spend, eesp_contexts, eesp_key_answer, eesp_key_query,
+                       eesp_open_job, eesp_seal_job, eesp_send_check, eesp_send_desc, eesp_send_fields,
+                       eesp_send_query, eesp_send_state, eesp_sender_ports)
 from .kdf import Cmac2, fixed_block
 from .keytable import KeyTable, write_layout
-from .psp import (MasterKeyWrite, PspDesc, SaState, psp_check, psp_kdf_input, psp_key_request, psp_master_keys,
+from .psp import (MasterKeyWrite, PspDesc, psp_check, psp_kdf_input, psp_key_request, psp_master_keys,
                   psp_open_job, psp_sa_layout, psp_sa_spend, psp_sa_table, psp_seal_job, psp_send_check,
-                  psp_send_desc, psp_send_fields)
+                  psp_send_desc, psp_send_fields, psp_sender_ports)
 from .realign import beat
 
 __all__ = ["MultiDecap", "MultiEncap", "MultiInUser", "multi_encap_user", "PROFILES"]
@@ -178,18 +178,11 @@ class MultiEncap(wiring.Component):
                 raise ValueError(f"{name} must be at least 1")
         self._groups, self._contexts, self._sas, self._max_frame = groups, contexts, sas, max_frame
         self._depth = 2 * ((max_frame + 15) // 16) + 4
-        sa = psp_sa_layout(sas)
         super().__init__({
             "s": In(stream.Signature(beat(multi_encap_user(contexts, sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
-            "wr": In(stream.Signature(write_layout(groups))),
-            "ctxwr": In(stream.Signature(context_layout(groups, contexts))),
-            "ctx_addr": In(max(1, (contexts - 1).bit_length())),
-            "ctx_state": Out(ContextState),
-            "mkwr": In(stream.Signature(MasterKeyWrite)),
-            "sawr": In(stream.Signature(sa)),
-            "sa_addr": In(sa["index"].shape),
-            "sa_state": Out(SaState),
+            **eesp_sender_ports(groups, contexts),
+            **psp_sender_ports(sas),
             "drop_bad": In(1),
             "stat_addr": In(6),
             "stat_data": Out(32),

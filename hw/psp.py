@@ -45,13 +45,13 @@ from common.codes import Code
 from .counters import wire_stats
 from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, SealJob, first_code,
                        from_octets, octets_of, open_frames, receive_ingress, refused_cut, sa_in_user, seal_frames,
-                       send_ingress, write_barrier)
+                       send_ingress, write_barrier, write_entry)
 from .kdf import Cmac2
 from .realign import beat
 
 __all__ = ["PspDecap", "PspEncap", "MasterKeyWrite", "psp_sa_layout", "SaState", "psp_block", "chained_sa_user",
            "PspMetaUser", "PspDesc", "psp_check", "psp_key_request", "psp_open_job", "psp_master_keys",
-           "psp_kdf_input", "psp_send_desc", "psp_send_fields", "psp_sa_table", "psp_send_check", "psp_seal_job",
+           "psp_kdf_input", "psp_sender_ports", "psp_send_desc", "psp_send_fields", "psp_sa_table", "psp_send_check", "psp_seal_job",
            "psp_sa_spend"]
 
 HDR = 16                    #: Next Header .. IV
@@ -242,10 +242,7 @@ class PspEncap(wiring.Component):
         super().__init__({
             "s": In(stream.Signature(beat(chained_sa_user(sas) if chained else sa_in_user(sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
-            "mkwr": In(stream.Signature(MasterKeyWrite)),
-            "sawr": In(stream.Signature(self._sa)),
-            "sa_addr": In(self._sa["index"].shape),
-            "sa_state": Out(SaState),
+            **psp_sender_ports(sas),
             "drop_bad": In(1),
             "stat_addr": In(6),
             "stat_data": Out(32),
@@ -283,6 +280,14 @@ class PspEncap(wiring.Component):
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
         return m
+
+
+def psp_sender_ports(sas: int) -> dict:
+    """The management ports of a PSP sender (:class:`PspEncap`): ``mkwr`` master keys,
+    ``sawr`` SAs, ``sa_addr`` / ``sa_state`` an SA's state."""
+    sa = psp_sa_layout(sas)
+    return {"mkwr": In(stream.Signature(MasterKeyWrite)), "sawr": In(stream.Signature(sa)),
+            "sa_addr": In(sa["index"].shape), "sa_state": Out(SaState)}
 
 
 def psp_send_desc(sas: int) -> data.StructLayout:
@@ -376,9 +381,5 @@ def psp_sa_spend(m, sawr, sas, spend, spent, open_):
         refused.eq(take & w.valid & ((w.spi[:31] == 0) | (w.next_iv == 0) | Cat(*behind).any()
                                      | Cat(*dup).any())),
     ]
-    with m.If(take & ~refused):
-        with m.If(w.valid):
-            m.d.sync += sas[w.index].eq(w)
-        with m.Else():
-            m.d.sync += sas[w.index].valid.eq(0)
+    write_entry(m, sas, w, take & ~refused)
     return refused

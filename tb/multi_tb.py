@@ -34,7 +34,6 @@ from hw.datapath import NextHeaderUser
 from hw.endpoint import encap_user
 from hw.multi import PROFILES, MultiInUser, multi_encap_user
 from hw.realign import beat
-from model.endpoint import SenderContext
 from model.errors import Code, EespError
 from model.psp import PspKeys, PspSender, psp_open
 from tb.endpoint_tb import (CONTEXTS, CTXW, MAX, ON_ICARUS, Bench, Senders, World, beats_of, check_counters,
@@ -180,14 +179,22 @@ async def benchmark_back_to_back(dut):
                 out, want = w.judge(f, 14, profile)
                 assert want & 31 == 0, want
                 frames.append((beats_of(f, IN, pack(MultiInUser, offset=14, profile=profile), rng), out, want))
-            got = await bench.run([([], [], frames)], timeout=100 * len(frames) * (size // 16 + 10))
             octets = sum(len(f) for f, _ in mix) / len(mix)
-            per, _ = rates(got, 0, 0)
-            lines.append(f"multi_{name}_{size}B_payload frame_octets_in={octets:.1f} cycles_per_frame={per:.2f} "
-                         f"octets_per_cycle_in={octets / per:.2f}")
-            dut._log.info(lines[-1])
+            lines.append(await _measured(bench, [], frames, f"multi_{name}_{size}B_payload", octets, "in"))
     with open(os.environ.get("MULTI_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+async def _measured(bench, ctx_writes: list, frames: list, label: str, octets: float, side: str) -> str:
+    """Back-to-back ``frames`` through the bench (after ``ctx_writes``); the line of
+    figures: ``octets`` per frame on ``side`` ("in" or "out") per cycle."""
+    size = max(len(o) for _, o, _ in frames)
+    got = await bench.run([([], ctx_writes, frames)], timeout=100 * len(frames) * (size // 16 + 10))
+    per, _ = rates(got, 0, 0)
+    line = (f"{label} frame_octets_{side}={octets:.1f} cycles_per_frame={per:.2f} "
+            f"octets_per_cycle_{side}={octets / per:.2f}")
+    bench.dut._log.info(line)
+    return line
 
 
 # --------------------------------------------------------------------------- encap
@@ -335,11 +342,7 @@ async def encap_benchmark_back_to_back(dut):
             psp = [w.psp_send_frame(j % SAS, size, 14)[:3] for j in range(k)] if name != "eesp" else []
             frames = eesp or psp if name != "mixed" else [x for pair in zip(eesp, psp) for x in pair]
             assert all(c == 0 for *_, c in frames)
-            got = await bench.run([([], ctx_writes, frames)], timeout=100 * len(frames) * (size // 16 + 10))
             out = sum(len(o) for _, o, _ in frames) / len(frames)
-            per, _ = rates(got, 0, 0)
-            lines.append(f"multiencap_{name}_{size}B_payload frame_octets_out={out:.1f} cycles_per_frame={per:.2f} "
-                         f"octets_per_cycle_out={out / per:.2f}")
-            dut._log.info(lines[-1])
+            lines.append(await _measured(bench, ctx_writes, frames, f"multiencap_{name}_{size}B_payload", out, "out"))
     with open(os.environ.get("MULTI_RESULTS", os.devnull), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -31,7 +31,7 @@ from hw.counters import STAT
 from hw.proxy import eesp_psp_map_layout, psp_eesp_map_layout
 from model.errors import EespError
 from model.proxy import EespTarget, EespToPsp, EgressContext, PspTarget, PspToEesp
-from model.psp import PspKeys, PspSender
+from model.psp import PspKeys
 from tb.endpoint_tb import (CONTEXTS, CTXW, GROUPS, MAX, ON_ICARUS, World, check_counters, frame_beats, rates,
                             sealed_for_bench, write_payloads)
 from tb.proxy_tb import EGRESS, ProxyBench
