@@ -20,7 +20,7 @@ from .parser import HeaderCapture
 from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "octets_of", "from_octets", "Verdict", "OpenJob", "open_frames",
-           "SealJob", "SEAL_HEADER", "seal_frames", "write_entry",
+           "SealJob", "SEAL_HEADER", "seal_frames", "write_entry", "control_ports", "store_depth",
            "Egress", "first_code", "trim",
            "write_barrier", "gated", "receive_ingress", "send_ingress", "refused_cut", "unpack_gcm",
            "frames_to_segmenter", "beats_to_gcm", "repack_gcm", "release"]
@@ -41,6 +41,18 @@ Verdict = data.StructLayout({"code": 5, "o": LEN, "n": LEN, "group": 8, "coffset
 ALL = (1 << LEN) - 1
 #: ``user`` of an opened frame whose protocol header names its payload (ESP, PSP).
 NextHeaderUser = data.StructLayout({"error": 5, "next_header": 8})
+
+
+def control_ports() -> dict:
+    """The ports every top level has beside its frames and tables: ``drop_bad`` (refused
+    frames dropped, or passed cut with their code: spec 10) and the status counters'
+    ``stat_addr`` / ``stat_data`` (:mod:`hw.counters`)."""
+    return {"drop_bad": In(1), "stat_addr": In(6), "stat_data": Out(32)}
+
+
+def store_depth(max_frame: int) -> int:
+    """Beats of a frame store: two frames of ``max_frame`` octets, and 4 for the pipeline."""
+    return 2 * ((max_frame + 15) // 16) + 4
 
 
 def octets_of(value, n: int) -> list:

@@ -44,9 +44,9 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import wire_stats
-from .datapath import (ALL, LEN, MAX_FRAME, InUser, OpenJob, OutUser, SealJob, first_code, gated, octets_of,
-                       open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, write_barrier,
-                       write_entry)
+from .datapath import (ALL, InUser, LEN, MAX_FRAME, OpenJob, OutUser, SealJob, control_ports, first_code, gated,
+                       octets_of, open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, store_depth,
+                       write_barrier, write_entry)
 from .kdf import KdfEngine
 from .keytable import KeyTable, write_layout
 from .parser import HeaderCheck, Parsed
@@ -118,14 +118,12 @@ class Decap(wiring.Component):
         self._groups = groups
         self._meta = meta
         self._max_frame = max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
             "m": Out(stream.Signature(beat(MetaUser if meta else OutUser))),
             "wr": In(stream.Signature(write_layout(groups))),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):
@@ -240,14 +238,12 @@ class Encap(wiring.Component):
         self._max_frame = max_frame
         self._chained = chained
         self._contexts = contexts
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(encap_user(contexts, chained)))),
             "m": Out(stream.Signature(beat(OutUser))),
             **eesp_sender_ports(groups, contexts),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):

@@ -49,9 +49,9 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import STAT, wire_stats
-from .datapath import (ALL, ICV, LEN, MAX_FRAME, Egress, InUser, NextHeaderUser, OutUser, Verdict, beats_to_gcm,
-                       frames_to_segmenter, from_octets, receive_ingress, refused_cut, release, sa_in_user, send_ingress,
-                       unpack_gcm)
+from .datapath import (ALL, Egress, ICV, InUser, LEN, MAX_FRAME, NextHeaderUser, OutUser, Verdict, beats_to_gcm,
+                       control_ports, frames_to_segmenter, from_octets, receive_ingress, refused_cut, release,
+                       sa_in_user, send_ingress, store_depth, unpack_gcm)
 from .gcm import Gcm, Kind
 from .realign import FrameBeat, Inserter, Packer, Prepender, RegionPacker, Segmenter, beat, keep_count
 
@@ -147,14 +147,12 @@ class EspDecap(wiring.Component):
         if sas < 1:
             raise ValueError("at least one SA")
         self._sas, self._w, self._max_frame = sas, window, max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
             "m": Out(stream.Signature(beat(NextHeaderUser))),
             "sawr": In(stream.Signature(sa_layout(sas))),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):
@@ -374,14 +372,12 @@ class EspEncap(wiring.Component):
         if sas < 1:
             raise ValueError("at least one SA")
         self._sas, self._max_frame = sas, max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(sa_in_user(sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
             "sawr": In(stream.Signature(tx_sa_layout(sas))),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):

@@ -41,8 +41,8 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counters import wire_stats
-from .datapath import (LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, gated, open_frames,
-                       receive_ingress, seal_frames, send_ingress, write_barrier)
+from .datapath import (LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, control_ports, gated, open_frames,
+                       receive_ingress, seal_frames, send_ingress, store_depth, write_barrier)
 from .endpoint import (Desc, eesp_check, eesp_context_spend, eesp_contexts, eesp_key_answer, eesp_key_query,
                        eesp_open_job, eesp_seal_job, eesp_send_check, eesp_send_desc, eesp_send_fields,
                        eesp_send_query, eesp_send_state, eesp_sender_ports)
@@ -69,15 +69,13 @@ class MultiDecap(wiring.Component):
 
     def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME):
         self._groups, self._max_frame = groups, max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(MultiInUser))),
             "m": Out(stream.Signature(beat(NextHeaderUser))),
             "wr": In(stream.Signature(write_layout(groups))),
             "mkwr": In(stream.Signature(MasterKeyWrite)),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):
@@ -177,15 +175,13 @@ class MultiEncap(wiring.Component):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
         self._groups, self._contexts, self._sas, self._max_frame = groups, contexts, sas, max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         super().__init__({
             "s": In(stream.Signature(beat(multi_encap_user(contexts, sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
             **eesp_sender_ports(groups, contexts),
             **psp_sender_ports(sas),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):

@@ -43,9 +43,9 @@ from amaranth.lib.wiring import In, Out
 from common.codes import Code
 
 from .counters import wire_stats
-from .datapath import (ALL, ICV, LEN, MAX_FRAME, InUser, NextHeaderUser, OpenJob, OutUser, SealJob, first_code,
-                       from_octets, octets_of, open_frames, receive_ingress, refused_cut, sa_in_user, seal_frames,
-                       send_ingress, write_barrier, write_entry)
+from .datapath import (ALL, ICV, InUser, LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, control_ports,
+                       first_code, from_octets, octets_of, open_frames, receive_ingress, refused_cut, sa_in_user,
+                       seal_frames, send_ingress, store_depth, write_barrier, write_entry)
 from .kdf import Cmac2
 from .realign import beat
 
@@ -175,15 +175,13 @@ class PspDecap(wiring.Component):
 
     def __init__(self, max_frame: int = MAX_FRAME, meta: bool = False):
         self._max_frame = max_frame
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         self._user = PspMetaUser if meta else NextHeaderUser
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
             "m": Out(stream.Signature(beat(self._user))),
             "mkwr": In(stream.Signature(MasterKeyWrite)),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):
@@ -237,15 +235,13 @@ class PspEncap(wiring.Component):
         if sas < 1:
             raise ValueError("at least one SA")
         self._sas, self._max_frame, self._chained = sas, max_frame, chained
-        self._depth = 2 * ((max_frame + 15) // 16) + 4
+        self._depth = store_depth(max_frame)
         self._sa = psp_sa_layout(sas)
         super().__init__({
             "s": In(stream.Signature(beat(chained_sa_user(sas) if chained else sa_in_user(sas)))),
             "m": Out(stream.Signature(beat(OutUser))),
             **psp_sender_ports(sas),
-            "drop_bad": In(1),
-            "stat_addr": In(6),
-            "stat_data": Out(32),
+            **control_ports(),
         })
 
     def elaborate(self, platform):
