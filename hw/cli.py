@@ -4,11 +4,16 @@
 writes the Verilog (of the designs named, default all) of the eleven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
 ``espdecap.sv``, ``espencap.sv``, ``pspdecap.sv``, ``pspencap.sv``, the proxies between
 profiles ``e2p.sv`` (EESP -> PSP) and ``p2e.sv`` (PSP -> EESP), and ``multidecap.sv`` and
-``multiencap.sv`` (EESP and PSP, the profile per frame)) and of each core
+``multiencap.sv`` (EESP and PSP, the profile per frame)), ``axi_decap.sv`` (the decap with
+AXI4-Stream and AXI4-Lite ports, :mod:`hw.axi`) and of each core
 (``aes256`` / ``gcm``: AES-256 only; ``aes128`` / ``gcm128``: both key sizes), one file a
 design (the same text the simulations run, :func:`hw.verilog.to_verilog`), and
 ``SUMMARY.txt``: each design's parameters and ports (Verilog name, direction, width,
 and the bit range of every field of a stream payload).
+
+``eesp registers [--docs FILE] [--header FILE]`` writes the AXI4-Lite register maps of the
+top levels (:mod:`hw.regmap`, as :class:`hw.axi.AxiTop` decodes them) as markdown
+(default ``docs/registers.md``) and as a C header (default ``include/eesp_regs.h``).
 
 ``eesp synth [DESIGN ...] [--pnr DESIGN ...] [--per-module DESIGN ...] [--out DIR]`` synthesises
 them with open tools (:mod:`hw.synth`): a Xilinx 7-series mapping of each (the
@@ -26,6 +31,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from .aes import Aes
+from .axi import AxiTop
 from .endpoint import Decap, Encap
 from .esp import EspDecap, EspEncap
 from .gcm import Gcm
@@ -37,7 +43,7 @@ from .proxy import EespToPsp, Proxy, PspToEesp
 from .psp import PspDecap, PspEncap
 from .verilog import to_verilog
 
-__all__ = ["main", "designs", "ports", "fields"]
+__all__ = ["main", "designs", "ports", "fields", "register_maps"]
 
 
 def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: int = 64
@@ -49,6 +55,8 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
                      {"sas": sas, "window": window, "max_frame": max_frame}),
         "espencap": (lambda: EspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
         "decap": (lambda: Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
+        "axi_decap": (lambda: AxiTop(Decap(groups=groups, max_frame=max_frame)),
+                      {"groups": groups, "max_frame": max_frame, "wraps": "decap"}),
         "encap": (lambda: Encap(groups=groups, contexts=contexts, max_frame=max_frame),
                   {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
         "proxy": (lambda: Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
@@ -70,6 +78,20 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
         "ghash": (lambda: Ghash(), {}),
         "keytable": (lambda: KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
     }
+
+
+def register_maps() -> dict:
+    """Top name -> its register map (:func:`hw.regmap.regmap`), every top level at the
+    default parameters."""
+    from .regmap import regmap
+
+    maps = {}
+    for name, (make, _) in designs(4, 16, 2048).items():
+        top = make()
+        top._MustUse__silence = True        # built for its signature only
+        if "stat_addr" in top.signature.members:
+            maps[name] = regmap(top)
+    return maps
 
 
 def ports(top: wiring.Component) -> list[tuple[str, str, int, object]]:
@@ -98,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("verilog", help="write the Verilog of the top levels and cores, with a port summary")
     v.add_argument("designs", nargs="*", help="designs to write (default: every top and core)")
     v.add_argument("--out", default="build/verilog", help="output directory (default build/verilog)")
+    r = sub.add_parser("registers", help="write the AXI4-Lite register maps (markdown and C header)")
+    r.add_argument("--docs", default="docs/registers.md", help="markdown file (default docs/registers.md)")
+    r.add_argument("--header", default="include/eesp_regs.h", help="C header (default include/eesp_regs.h)")
     y = sub.add_parser("synth", help="area (Xilinx 7-series mapping) and Fmax (ECP5-85 place and route) report")
     y.add_argument("designs", nargs="*", help="designs to synthesise (default: every core and top)")
     y.add_argument("--pnr", nargs="*", default=["aes256", "ghash", "kdf", "keytable"],
@@ -113,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--window", type=int, default=64, help="anti-replay window of the ESP decap (default 64)")
         parser.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
     args = ap.parse_args(argv)
+    if args.cmd == "registers":
+        from .regmap import c_header, markdown
+
+        maps = register_maps()
+        for path, text in ((args.docs, markdown(maps)), (args.header, c_header(maps))):
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+            pathlib.Path(path).write_text(text)
+            print(f"wrote {path}")
+        return 0
     for name, value, low in (("--groups", args.groups, 1), ("--contexts", args.contexts, 1),
                              ("--sas", args.sas, 1), ("--window", args.window, 64),
                              ("--max-frame", args.max_frame, 64)):

@@ -11,6 +11,7 @@ which say nothing about the design):
 
 Further waivers of the key table and the top levels (``keytable``, ``decap``,
 ``encap``, ``espdecap``, ``espencap``, ``pspdecap``, ``pspencap``, ``multidecap``, ``multiencap``, ``e2p``,
+``axi_decap``,
 ``p2e``) only, whose many small compares (slot, tag and region indices against
 constants) were not respelled as the cores were (one-hot flags instead of enum
 compares, priority encoders instead of popcounts):
@@ -29,6 +30,7 @@ import re
 import pytest
 
 from hw.aes import Aes
+from hw.axi import AxiTop
 from hw.endpoint import Decap, Encap
 from hw.esp import EspDecap, EspEncap
 from hw.gcm import Gcm
@@ -43,7 +45,8 @@ CORES = {"aes256": lambda: Aes(user_shape=16), "kdf": lambda: KdfEngine(tag_widt
          "gcm": lambda: Gcm(side_width=8)}
 TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8), "decap": Decap, "encap": Encap,
         "espdecap": EspDecap, "espencap": EspEncap, "pspdecap": PspDecap, "pspencap": PspEncap,
-        "multidecap": MultiDecap, "multiencap": MultiEncap, "e2p": EespToPsp, "p2e": PspToEesp}
+        "multidecap": MultiDecap, "multiencap": MultiEncap, "e2p": EespToPsp, "p2e": PspToEesp,
+        "axi_decap": lambda: AxiTop(Decap())}
 WAIVED = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME):|%Warning-WIDTHEXPAND: .*Operator (ADD|SUB) expects \d+ bits on the RHS, but RHS's \S+ '\S+' generates \d+ bits")
 WAIVED_TOP = re.compile(r"%Warning-(UNUSEDSIGNAL|DECLFILENAME|WIDTHEXPAND|WIDTHTRUNC|CASEOVERLAP):")
 
