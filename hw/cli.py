@@ -88,7 +88,9 @@ def register_maps() -> dict:
     maps = {}
     for name, (make, _) in designs(4, 16, 2048).items():
         top = make()
-        top._MustUse__silence = True        # built for its signature only
+        for built in (top, getattr(top, "_inner", None)):   # built for the signature only
+            if built is not None:
+                built._MustUse__silence = True
         if "stat_addr" in top.signature.members:
             maps[name] = regmap(top)
     return maps

@@ -14,7 +14,8 @@ from tb.sim import ROOT, SIMULATORS, run
 TOPS = {"decap": MultiDecap, "encap": lambda: MultiEncap(contexts=CONTEXTS, sas=SAS)}
 #: random frames per run, and their largest payload (Icarus: some 40x slower a cycle, the
 #: same checks on fewer and shorter frames)
-COUNTS = {"icarus": 100, "verilator": 1000}
+COUNTS = {("decap", "icarus"): 100, ("decap", "verilator"): 1000, ("encap", "icarus"): 100,
+          ("encap", "verilator"): 600}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 
@@ -25,6 +26,6 @@ def test_multi(top: str, simulator: str) -> None:
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
     run(TOPS[top](), name=f"multi{top}", test_module="tb.multi_tb", simulator=simulator,
-        extra_env={"MULTI_TOP": top, "MULTI_N": os.environ.get("MULTI_N", str(COUNTS[simulator])),
+        extra_env={"MULTI_TOP": top, "MULTI_N": os.environ.get("MULTI_N", str(COUNTS[top, simulator])),
                    "ENDPOINT_MAX": str(MAX_PAYLOAD[simulator]),
                    "MULTI_RESULTS": str(results / f"multi{top}_{simulator}.txt")})
