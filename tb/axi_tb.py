@@ -1,15 +1,19 @@
-"""cocotb testbench of :class:`hw.axi.AxiTop` around the EESP decap, driven as an FPGA team
-drives an IP core: cocotbext-axi's ``AxiLiteMaster`` through the register map's Python
-driver (:class:`hw.regmap.Driver`), ``AxiStreamSource`` / ``AxiStreamSink`` with idle
-and backpressure generators (tests/test_axi.py, both simulators).
+"""cocotb testbench of :class:`hw.axi.AxiTop` around the EESP decap and encap
+(``AXI_TOP``), driven as an FPGA team drives an IP core: cocotbext-axi's
+``AxiLiteMaster`` through the register map's Python driver (:class:`hw.regmap.Driver`),
+``AxiStreamSource`` / ``AxiStreamSink`` with idle and backpressure generators
+(tests/test_axi.py, both simulators).
 
-Checked against the golden model: the frames the model's endpoint seals (15 % damaged)
-open as ``Endpoint.open`` says, with root keys written and rotated through the AXI4-Lite
-key registers; the counters read through the register window (64-bit, low word first);
-the register rules: ID, CONTROL read back, key words read 0 with SLVERR, unmapped
-addresses and writes to read-only words SLVERR.
+Checked against the golden model. Decap: the frames the model's endpoint seals (15 %
+damaged) open as ``Endpoint.open`` says, root keys written and rotated through the
+AXI4-Lite key registers. Encap: sender contexts written through their block, clear
+frames (10 % with offsets the sender refuses) sealed as ``Endpoint.seal`` says, and
+each context's next counter read back through the state window. Both: the counters read
+through the register window (64-bit, low word first); the register rules: ID, CONTROL
+read back, write-only words read 0 with SLVERR, unmapped addresses and writes to
+read-only words SLVERR, byte strobes.
 
-Environment: ``AXI_N`` frames.
+Environment: ``AXI_TOP`` (decap, encap), ``AXI_N`` frames.
 """
 
 from __future__ import annotations
@@ -24,17 +28,20 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiS
     AxiStreamSource
 
 from hw.counters import STAT
-from hw.endpoint import Decap
+from hw.endpoint import ContextState, Decap, Encap
 from hw.regmap import MAGIC, Driver, regmap
-from tb.endpoint_tb import World, statistics_agree, write_payloads
+from tb.endpoint_tb import CONTEXTS, EIN, Senders, World, statistics_agree, write_payloads
 from tb.sim import start_clock_and_reset
+from tb.stream import unpack
 
+TOP = os.environ.get("AXI_TOP", "decap")
 N = int(os.environ.get("AXI_N", "40"))
 
 
-def _decap() -> Decap:
-    top = Decap()
-    top._MustUse__silence = True        # built for its signature (the register map) only
+def _inner():
+    """The wrapped top, built for its signature (the register map) only."""
+    top = Decap() if TOP == "decap" else Encap(contexts=CONTEXTS)
+    top._MustUse__silence = True
     return top
 
 
@@ -62,10 +69,19 @@ async def _start(dut, seed: int):
     source.set_pause_generator(itertools.cycle([rng.random() < 0.2 for _ in range(97)]))
     sink.set_pause_generator(itertools.cycle([rng.random() < 0.2 for _ in range(89)]))
     await start_clock_and_reset(dut)
-    return Driver(_decap(), Lite(master)), master, source, sink
+    return Driver(_inner(), Lite(master)), master, source, sink
 
 
-@cocotb.test()
+async def _counters_agree(drv: Driver, frames_in: list, results: list) -> None:
+    wrong = []
+    for name, value in statistics_agree(frames_in, results).items():
+        got = await drv.stat(STAT[name], wide=STAT[name] < 8)
+        if got != value:
+            wrong.append(f"{name}: {got}, expected {value}")
+    assert not wrong, "; ".join(wrong)
+
+
+@cocotb.test(skip=TOP != "decap", timeout_time=200 * N + 2000, timeout_unit="us")
 async def frames_through_axi_stream_keys_and_counters_through_axi_lite(dut):
     world = World(random.Random(81))
     drv, _, source, sink = await _start(dut, 82)
@@ -92,21 +108,14 @@ async def frames_through_axi_stream_keys_and_counters_through_axi_lite(dut):
     for _ in range(200):
         await RisingEdge(dut.clk)
     assert sink.empty(), "a frame came out that the model refused"
-    want = statistics_agree(frames_in, results)
-    wrong = []
-    for name, value in want.items():
-        wide = STAT[name] < 8
-        got = await drv.stat(STAT[name], wide=wide)
-        if got != value:
-            wrong.append(f"{name}: {got}, expected {value}")
-    assert not wrong, "; ".join(wrong)
+    await _counters_agree(drv, frames_in, results)
     assert len({c for _, c in results}) >= 3, sorted({c for _, c in results})     # refusals of two kinds at least
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=2000, timeout_unit="us")
 async def register_rules_ids_write_only_keys_and_errors(dut):
     drv, master, _, _ = await _start(dut, 83)
-    regs = {r.name: r for r in regmap(_decap())}
+    regs = {r.name: r for r in regmap(_inner())}
     assert await drv.bus.read(regs["ID"].offset) == MAGIC
     await drv.control(drop_bad=1)
     assert await drv.bus.read(regs["CONTROL"].offset) == 1
@@ -133,3 +142,36 @@ async def register_rules_ids_write_only_keys_and_errors(dut):
     assert await drv.bus.read(regs["CONTROL"].offset) == 0
     await master.write(regs["CONTROL"].offset, b"\xff")
     assert await drv.bus.read(regs["CONTROL"].offset) == 1
+
+
+@cocotb.test(skip=TOP != "encap", timeout_time=200 * N + 2000, timeout_unit="us")
+async def encap_contexts_frames_and_counter_window_through_axi(dut):
+    world = World(random.Random(91))
+    senders = Senders(world, random.Random(92))
+    drv, _, source, sink = await _start(dut, 93)
+    for payload in write_payloads(world.writes):
+        await drv.write("wr", payload)
+    for payload in senders.writes:
+        await drv.write("ctxwr", payload)
+    await drv.control(drop_bad=1)
+    frames_in, results = [], []
+    rng = random.Random(94)
+    for n in range(N):
+        # at least one octet: AXI4-Stream has no frame of none (cocotbext-axi sends nothing)
+        beats, out, code, frame, _ = senders.frame(0.1, payload_len=rng.choice([1, 16, 40, rng.randrange(1, 600)]))
+        await source.send(AxiStreamFrame(frame, tuser=unpack(EIN, beats[0])["user"]))   # the model's sideband
+        frames_in.append(frame)
+        results.append((out, code))
+        if code == 0:
+            got = await sink.recv()
+            assert bytes(got.tdata) == out and got.tuser == 0, \
+                f"frame {n}: {bytes(got.tdata)[:48].hex()} user {got.tuser}, expected {out[:48].hex()}"
+    for _ in range(200):
+        await RisingEdge(dut.clk)
+    assert sink.empty(), "a frame came out that the model refused"
+    await _counters_agree(drv, frames_in, results)
+    for i, ctx in enumerate(senders.slots):
+        state = unpack(ContextState, await drv.state("ctx", i))
+        want = world.ep.counter(ctx).next_value
+        assert state == {"valid": 1, "counter": want}, f"context {i}: {state}, expected counter {want}"
+    assert len({c for _, c in results}) >= 2, results

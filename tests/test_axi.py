@@ -1,5 +1,5 @@
 """hw.axi.AxiTop: the FPGA-facing ports (AXI4-Stream, AXI4-Lite by the register map of
-hw/regmap.py). The decap behind them under both simulators, driven with cocotbext-axi
+hw/regmap.py). The decap and the encap behind them under both simulators, driven with cocotbext-axi
 (tb/axi_tb.py) against the golden model; the port names as Vivado infers them, read from
 the written Verilog."""
 
@@ -9,10 +9,12 @@ import re
 import pytest
 
 from hw.axi import AxiTop
-from hw.endpoint import Decap
+from hw.endpoint import Decap, Encap
+from tb.endpoint_tb import CONTEXTS
 from hw.verilog import to_verilog
 from tb.sim import SIMULATORS, run
 
+TOPS = {"decap": Decap, "encap": lambda: Encap(contexts=CONTEXTS)}
 #: frames per run (Icarus: some 40x slower a cycle)
 COUNTS = {"icarus": 20, "verilator": 200}
 
@@ -24,9 +26,10 @@ AXIL = {f"s_axil_{n}" for n in ("awaddr", "awprot", "awvalid", "awready", "wdata
 
 @pytest.mark.sim
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_axi_decap(simulator: str) -> None:
-    run(AxiTop(Decap()), name="axi_decap", test_module="tb.axi_tb", simulator=simulator,
-        extra_env={"AXI_N": os.environ.get("AXI_N", str(COUNTS[simulator]))})
+@pytest.mark.parametrize("top", sorted(TOPS))
+def test_axi(top: str, simulator: str) -> None:
+    run(AxiTop(TOPS[top]()), name=f"axi_{top}", test_module="tb.axi_tb", simulator=simulator,
+        extra_env={"AXI_TOP": top, "AXI_N": os.environ.get("AXI_N", str(COUNTS[simulator]))})
 
 
 def test_written_verilog_ports_follow_the_axi_conventions() -> None:
