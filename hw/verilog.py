@@ -34,6 +34,7 @@ import os
 import pathlib
 
 import amaranth
+from amaranth.lib import wiring
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
 
@@ -62,7 +63,21 @@ def _cache_key(top, name: str) -> str:
                    if isinstance(v, (bool, int, float, str, type(None))) and not k.startswith("_MustUse"))
     h.update(repr((amaranth.__version__, name, type(top).__module__, type(top).__qualname__, plain,
                    top.signature)).encode())
+    for inner in _wrapped(top):     # a wrapper's text depends on what it wraps (its parameters too)
+        h.update(_cache_key(inner, name).encode())
     return h.hexdigest()
+
+
+def _wrapped(top) -> list:
+    """The components ``top`` holds as attributes (a wrapper's inner top)."""
+    return [v for k, v in sorted(vars(top).items()) if isinstance(v, wiring.Component) and not k.startswith("_MustUse")]
+
+
+def _mark_used(top) -> None:
+    """``top`` and what it wraps: its text is known, not an elaboratable left unused."""
+    top._MustUse__used = True
+    for inner in _wrapped(top):
+        _mark_used(inner)
 
 
 def to_verilog(top, name: str) -> str:
@@ -73,7 +88,7 @@ def to_verilog(top, name: str) -> str:
         return _convert(top, name)
     path = pathlib.Path(cache) / f"{name}-{_cache_key(top, name)}.sv"
     if path.exists():
-        top._MustUse__used = True   # its text is known: not an elaboratable left unused
+        _mark_used(top)
         return path.read_text()
     text = _convert(top, name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,3 +73,17 @@ def test_cocotbext_axi_drives_an_axi_stream_design(simulator: str) -> None:
     from tb.smoke import AxisFifo
 
     run(AxisFifo(), name="axisfifo", test_module="tb.axis_smoke_tb", simulator=simulator)
+
+
+def test_verilog_cache_key_covers_what_a_wrapper_wraps() -> None:
+    """AxiTop(Decap(groups=2)) and AxiTop(Decap(groups=4)) have the same ports (the key
+    table hides behind AXI4-Lite) but not the same Verilog: their cache keys differ."""
+    from hw.axi import AxiTop
+    from hw.endpoint import Decap
+    from hw.verilog import _cache_key, _mark_used
+
+    tops = [AxiTop(Decap(groups=g)) for g in (2, 4, 4)]
+    keys = [_cache_key(t, "axi_decap") for t in tops]
+    for t in tops:
+        _mark_used(t)
+    assert keys[0] != keys[1] and keys[1] == keys[2]
