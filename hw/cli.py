@@ -28,7 +28,7 @@ import pathlib
 import sys
 
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 
 from .aes import Aes
 from .axi import AxiTop
@@ -41,6 +41,7 @@ from .keytable import KeyTable
 from .multi import MultiDecap, MultiEncap
 from .proxy import EespToPsp, Proxy, PspToEesp
 from .psp import PspDecap, PspEncap
+from .regmap import fields
 from .verilog import to_verilog
 
 __all__ = ["main", "designs", "ports", "fields", "register_maps"]
@@ -103,16 +104,6 @@ def ports(top: wiring.Component) -> list[tuple[str, str, int, object]]:
         name = "__".join(str(p) for p in path)
         flow = "input" if member.flow == wiring.In else "output"
         out.append((name, flow, Shape.cast(member.shape).width, member.shape))
-    return out
-
-
-def fields(shape, base: int = 0, prefix: str = "") -> list[tuple[str, int, int]]:
-    """(field path, high bit, low bit) of a ``lib.data`` layout, nested fields included."""
-    out = []
-    if isinstance(shape, data.StructLayout):
-        for name, f in shape:
-            out.append((prefix + name, base + f.offset + Shape.cast(f.shape).width - 1, base + f.offset))
-            out += fields(f.shape, base + f.offset, prefix + name + ".")
     return out
 
 

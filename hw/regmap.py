@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-__all__ = ["Register", "regmap", "MAGIC", "BLOCK", "WINDOW", "STAT_BASE", "ADDR_BITS", "markdown", "c_header",
+__all__ = ["Register", "regmap", "fields", "MAGIC", "BLOCK", "WINDOW", "STAT_BASE", "ADDR_BITS", "markdown", "c_header",
            "Driver"]
 
 MAGIC = 0x4545_5350         #: "EESP"
@@ -60,33 +60,30 @@ class Register:
     fields: tuple = ()
 
 
-def _fields_in_word(layout, word: int, prefix: str = "") -> tuple:
-    """The parts of ``layout``'s fields (nested structures flattened) that fall in
-    payload word ``word``: (name[hi:lo] of the field, high bit, low bit) in the word."""
+def fields(shape, base: int = 0, prefix: str = "") -> list[tuple[str, int, int]]:
+    """(field path, high bit, low bit) of a ``lib.data`` layout, nested fields included."""
     out = []
-    for name, f in layout:
-        width = Shape.cast(f.shape).width
-        if isinstance(f.shape, data.StructLayout):
-            inner = _fields_in_word(_shifted(f.shape, f.offset), word, prefix + name + ".")
-            out += inner
-            continue
-        lo, hi = f.offset, f.offset + width - 1
+    if isinstance(shape, data.StructLayout):
+        for name, f in shape:
+            out.append((prefix + name, base + f.offset + Shape.cast(f.shape).width - 1, base + f.offset))
+            out += fields(f.shape, base + f.offset, prefix + name + ".")
+    return out
+
+
+def _fields_in_word(layout, word: int) -> tuple:
+    """The parts of ``layout``'s leaf fields (nested structures flattened, :func:`fields`)
+    that fall in payload word ``word``: (name[hi:lo] of the field, high bit, low bit) in
+    the word."""
+    every = fields(layout)
+    out = []
+    for name, hi, lo in every:
+        if any(other.startswith(name + ".") for other, _, _ in every):
+            continue        # a structure: its fields are listed
         a, b = max(lo, 32 * word), min(hi, 32 * word + 31)
         if a <= b:
             part = "" if (a, b) == (lo, hi) else f"[{b - lo}:{a - lo}]"
-            out.append((prefix + name + part, b - 32 * word, a - 32 * word))
+            out.append((name + part, b - 32 * word, a - 32 * word))
     return tuple(out)
-
-
-class _shifted:
-    """A layout's fields with offsets moved by ``base`` (for nested structures)."""
-
-    def __init__(self, layout, base: int):
-        self._layout, self._base = layout, base
-
-    def __iter__(self):
-        for name, f in self._layout:
-            yield name, data.Field(f.shape, f.offset + self._base)
 
 
 def regmap(top: wiring.Component) -> list[Register]:
@@ -188,12 +185,17 @@ class Driver:
             raise KeyError(f"no such control bits: {sorted(bits)}")
         await self.bus.write(r.offset, value)
 
+    def write_words(self, port: str, payload: int) -> list[tuple[int, int]]:
+        """The (address, value) writes of one management write of ``port`` (a packed
+        payload, :func:`tb.stream.pack`): its data words, then its commit."""
+        words = [(r.offset, (payload >> (32 * r.word)) & 0xFFFF_FFFF) for r in self.regs.values()
+                 if r.kind == "data" and r.port == port]
+        return words + [(self.regs[f"{port.upper()}_COMMIT"].offset, 1)]
+
     async def write(self, port: str, payload: int) -> None:
-        """One management write of ``port``: a packed payload (:func:`tb.stream.pack`)."""
-        words = [r for r in self.regs.values() if r.kind == "data" and r.port == port]
-        for r in words:
-            await self.bus.write(r.offset, (payload >> (32 * r.word)) & 0xFFFF_FFFF)
-        await self.bus.write(self.regs[f"{port.upper()}_COMMIT"].offset, 1)
+        """One management write of ``port``, through the bus."""
+        for address, value in self.write_words(port, payload):
+            await self.bus.write(address, value)
 
     async def stat(self, address: int, wide: bool = False) -> int:
         """Counter ``address`` (:data:`hw.counters.STAT`); ``wide``: the 64-bit counter whose

@@ -20,7 +20,7 @@ import sys
 
 from hw.axi import AxiTop
 from hw.endpoint import Decap
-from hw.regmap import regmap
+from hw.regmap import Driver
 from hw.verilog import to_verilog
 from model.endpoint import SenderContext
 from model.errors import EespError
@@ -42,13 +42,9 @@ def stimulus(seed: int = 1) -> list[int]:
     world = World(random.Random(seed + 1))
     top = Decap()
     top._MustUse__silence = True        # built for its register map only
-    regs = {r.name: r for r in regmap(top)}
-    writes = []
-    for payload in write_payloads(world.writes):
-        writes += [(r.offset, (payload >> (32 * r.word)) & 0xFFFF_FFFF) for r in regs.values()
-                   if r.kind == "data" and r.port == "wr"]
-        writes.append((regs["WR_COMMIT"].offset, 1))
-    writes.append((regs["CONTROL"].offset, 0))      # drop_bad 0: a refused frame leaves with its code
+    drv = Driver(top, bus=None)         # only its address lists: the Verilog testbench writes them
+    writes = [w for payload in write_payloads(world.writes) for w in drv.write_words("wr", payload)]
+    writes.append((drv.regs["CONTROL"].offset, 0))      # drop_bad 0: a refused frame leaves with its code
     frames = []
     for group, kind, option in ((DEFAULT, 0, False), (1, 1, True)):
         ctx = SenderContext(group, kind, rng.randbytes(4 << kind), rng.randrange(1 << 16), key_option=option)
