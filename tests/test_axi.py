@@ -16,7 +16,7 @@ from tb.sim import SIMULATORS, run
 
 TOPS = {"decap": Decap, "encap": lambda: Encap(contexts=CONTEXTS)}
 #: frames per run (Icarus: some 40x slower a cycle)
-COUNTS = {"icarus": 20, "verilator": 200}
+COUNTS = {"icarus": 20, "verilator": 100}
 
 AXIS = {f"{side}_axis_t{f}" for side in ("s", "m") for f in ("data", "keep", "last", "user", "valid", "ready")}
 AXIL = {f"s_axil_{n}" for n in ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready",

@@ -14,8 +14,8 @@ from tb.sim import ROOT, SIMULATORS, run
 TOPS = {"decap": MultiDecap, "encap": lambda: MultiEncap(contexts=CONTEXTS, sas=SAS)}
 #: random frames per run, and their largest payload (Icarus: some 40x slower a cycle, the
 #: same checks on fewer and shorter frames)
-COUNTS = {("decap", "icarus"): 100, ("decap", "verilator"): 1000, ("encap", "icarus"): 100,
-          ("encap", "verilator"): 600}
+COUNTS = {("decap", "icarus"): 100, ("decap", "verilator"): 600, ("encap", "icarus"): 100,
+          ("encap", "verilator"): 400}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 
