@@ -33,6 +33,7 @@ N = int(os.environ.get("GCM_N", "40"))
 SIZES = tuple(int(s) for s in os.environ.get("GCM_KEYS", "256").split(","))
 NIST_STEP = int(os.environ.get("GCM_NIST_STEP", "1"))
 NIST_FIRST = int(os.environ.get("GCM_NIST_FIRST", "0"))
+BENCH_PACKETS = int(os.environ.get("GCM_BENCH_PACKETS", "24"))
 CTX = ctx_layout(SIZES)
 SIDE = 8
 IN = beat_layout(SIDE)
@@ -265,7 +266,7 @@ async def benchmark_back_to_back_new_key_per_packet(dut):
     lines = []
     for size in (16, 64, 256, 1500):
         for decrypt in (False, True):
-            k = 24
+            k = BENCH_PACKETS
             packets = []
             for _ in range(k):
                 key, nonce, pt = rng.randbytes(SIZES[len(packets) % len(SIZES)] // 8), rng.randbytes(12), rng.randbytes(size)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from hw.proxy import Proxy
+from tb.designs import TOPS
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (as tests/test_endpoint.py)
@@ -18,7 +18,7 @@ MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 def test_proxy(simulator: str) -> None:
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
-    run(Proxy(), name="proxy", test_module="tb.proxy_tb", simulator=simulator,
+    run(TOPS["proxy"](), name="proxy", test_module="tb.proxy_tb", simulator=simulator,
         extra_env={"PROXY_N": os.environ.get("PROXY_N", str(COUNTS[simulator])),
                    "ENDPOINT_MAX": str(MAX_PAYLOAD[simulator]),
                    "PROXY_RESULTS": str(results / f"proxy_{simulator}.txt")})

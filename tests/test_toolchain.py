@@ -87,3 +87,23 @@ def test_verilog_cache_key_covers_what_a_wrapper_wraps() -> None:
     for t in tops:
         _mark_used(t)
     assert keys[0] != keys[1] and keys[1] == keys[2]
+
+
+@pytest.mark.parametrize("bits, expected", [("0101", 5), ("1", 1), ("0", 0), ("HL01", 9), ("1" * 300, (1 << 300) - 1),
+                                            ("01X1", None), ("Z", None), ("0U00", None), ("W", None), ("-0", None)])
+def test_resolved_reads_ints_and_refuses_unknown_bits(bits: str, expected) -> None:
+    # tb.sim.resolved reads the simulator's bit string itself (fast path): it must agree with
+    # cocotb's own LogicArray on every value, and fail on any bit that is not 0/1/L/H
+    from cocotb.types import LogicArray
+
+    class Handle:
+        _name = "sig"
+        value = LogicArray(bits)
+
+    if expected is None:
+        assert not LogicArray(bits).is_resolvable
+        with pytest.raises(AssertionError, match="sig is not resolvable"):
+            sim.resolved(Handle())
+    else:
+        assert LogicArray(bits).to_unsigned() == expected
+        assert sim.resolved(Handle()) == expected
