@@ -9,7 +9,13 @@ Vivado and Quartus infer them.
   result code, and the fields its ``m.user`` has). Lane k = octet k, as AXI4-Stream;
 * ``s_axil_aw*`` / ``w*`` / ``b*`` / ``ar*`` / ``r*``: an AXI4-Lite slave (32-bit data,
   :data:`hw.regmap.ADDR_BITS`-bit addresses, byte strobes, OKAY / SLVERR) over all of
-  the top's management and status ports, by the register map of :func:`hw.regmap.regmap`.
+  the top's management and status ports, by the register map of :func:`hw.regmap.regmap`;
+* ``aclk`` and ``aresetn``, the clock and reset of all of these interfaces (AXI's
+  ACLK / ARESETn, the names Vivado associates with the ``s_axis``/``m_axis``/``s_axil``
+  interfaces): the reset is active low and synchronous, sampled on the rising edge of
+  ``aclk``; hold it low for at least one edge. While it is low every valid and every
+  counter of the top is cleared (keys and tables keep their contents, as with ``rst``
+  of the inner top).
 
 AXI4-Lite timing: a write is taken once both its address and data are in (one of each
 at a time), and answered the next cycle, except a ``_COMMIT`` write with bit 0 set, which
@@ -19,7 +25,7 @@ cycle after its address (``arready`` while no answer waits). ``*prot`` are ignor
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Module, Mux, ResetSignal, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,7 +43,7 @@ class AxiTop(wiring.Component):
         self._inner = inner
         self._regs = regmap(inner)
         sig = inner.signature.members
-        ports = {}
+        ports = {"aclk": In(1), "aresetn": In(1)}
         for side, flow, back in (("s", In, Out), ("m", Out, In)):
             pl = sig[side].signature.members["payload"].shape
             for f in ("data", "keep", "last", "user"):
@@ -57,6 +63,9 @@ class AxiTop(wiring.Component):
         m = Module()
         m.submodules.top = top = self._inner
         regs = self._regs
+        # the domain every register here and in the inner top is clocked by: aclk / aresetn
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(self.aclk), ResetSignal("sync").eq(~self.aresetn)]
 
         # ---- AXI4-Stream: the top's frame ports, renamed -----------------------------------
         for side in ("s", "m"):

@@ -63,12 +63,13 @@ class Lite:
 
 async def _start(dut, seed: int):
     rng = random.Random(seed)
-    master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
+    # AXI's clock and active-low reset, as the wrapper names them
+    master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.aclk, dut.aresetn, reset_active_level=False)
+    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.aclk, dut.aresetn, reset_active_level=False)
+    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.aclk, dut.aresetn, reset_active_level=False)
     source.set_pause_generator(itertools.cycle([rng.random() < 0.2 for _ in range(97)]))
     sink.set_pause_generator(itertools.cycle([rng.random() < 0.2 for _ in range(89)]))
-    await start_clock_and_reset(dut)
+    await start_clock_and_reset(dut, clock="aclk", reset="aresetn", active=0)
     return Driver(_inner(), Lite(master)), master, source, sink
 
 
@@ -112,7 +113,7 @@ async def frames_through_axi_stream_keys_and_counters_through_axi_lite(dut):
             assert bytes(got.tdata) == out and got.tuser == (0 if out else None), \
                 f"burst {burst} frame {n}: {bytes(got.tdata)[:48].hex()} user {got.tuser}, expected {out[:48].hex()}"
     for _ in range(200):
-        await RisingEdge(dut.clk)
+        await RisingEdge(dut.aclk)
     assert sink.empty(), "a frame came out that the model refused"
     await _counters_agree(drv, frames_in, results)
     assert len({c for _, c in results}) >= 3, sorted({c for _, c in results})     # refusals of two kinds at least
@@ -173,7 +174,7 @@ async def encap_contexts_frames_and_counter_window_through_axi(dut):
             assert bytes(got.tdata) == out and got.tuser == 0, \
                 f"frame {n}: {bytes(got.tdata)[:48].hex()} user {got.tuser}, expected {out[:48].hex()}"
     for _ in range(200):
-        await RisingEdge(dut.clk)
+        await RisingEdge(dut.aclk)
     assert sink.empty(), "a frame came out that the model refused"
     await _counters_agree(drv, frames_in, results)
     for i, ctx in enumerate(senders.slots):

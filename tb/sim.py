@@ -306,17 +306,21 @@ def run(top, *, name: str, test_module: str, simulator: str,
 CLOCK_NS = 10
 
 
-async def start_clock_and_reset(dut, cycles: int = 2, period_ns: int = CLOCK_NS) -> None:
-    """Start a clock on ``dut.clk`` and hold ``dut.rst`` high for ``cycles`` rising edges."""
+async def start_clock_and_reset(dut, cycles: int = 2, period_ns: int = CLOCK_NS, clock: str = "clk",
+                                reset: str = "rst", active: int = 1) -> None:
+    """Start a clock on ``dut.<clock>`` and hold ``dut.<reset>`` at ``active`` (1: an
+    active-high reset, ``rst``; 0: active-low, e.g. AXI's ``aresetn``) for ``cycles`` rising
+    edges."""
     import cocotb
     from cocotb.clock import Clock
     from cocotb.triggers import RisingEdge
 
-    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
-    dut.rst.value = 1
+    clk, rst = getattr(dut, clock), getattr(dut, reset)
+    cocotb.start_soon(Clock(clk, period_ns, unit="ns").start())
+    rst.value = active
     for _ in range(cycles):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+        await RisingEdge(clk)
+    rst.value = 1 - active
 
 
 #: weak drives read as the value they drive (what ``LogicArray.is_resolvable`` accepts)

@@ -30,7 +30,8 @@ def test_axi(top: str, simulator: str) -> None:
 
 
 def test_written_verilog_ports_follow_the_axi_conventions() -> None:
-    """Every port of the written top is the clock, the reset, or an AXI4-Stream /
+    """Every port of the written top is the clock ``aclk``, the active-low reset
+    ``aresetn`` (both inputs), or an AXI4-Stream /
     AXI4-Lite signal by its conventional name, with the directions and widths of the
     conventions (AXI4-Lite: 32-bit data, 4 strobes, 2-bit responses)."""
     text = to_verilog(TOPS["axi_decap"](), "axi_decap")
@@ -42,12 +43,14 @@ def test_written_verilog_ports_follow_the_axi_conventions() -> None:
         direction, width = re.search(rf"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name};", body,
                                      re.M).groups()
         ports[name] = (direction, int(width) + 1 if width else 1)
-    assert set(ports) == AXIS | AXIL | {"clk", "rst"}, sorted(set(ports) ^ (AXIS | AXIL | {"clk", "rst"}))
+    assert set(ports) == AXIS | AXIL | {"aclk", "aresetn"}, sorted(set(ports) ^ (AXIS | AXIL | {"aclk", "aresetn"}))
     for name, (direction, width) in ports.items():
         if name.startswith("s_axis_"):
             assert direction == ("output" if name == "s_axis_tready" else "input"), name
         elif name.startswith("m_axis_"):
             assert direction == ("input" if name == "m_axis_tready" else "output"), name
+        elif name in ("aclk", "aresetn"):
+            assert direction == "input", name
         elif name.startswith("s_axil_"):
             out = name[7:] in ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp", "rvalid")
             assert direction == ("output" if out else "input"), name

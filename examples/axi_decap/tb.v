@@ -13,8 +13,8 @@
 `timescale 1ns / 1ps
 
 module tb;
-  reg clk = 0, rst = 1;
-  always #5 clk = ~clk;
+  reg aclk = 0, aresetn = 0;     // AXI: active-low reset, synchronous to aclk
+  always #5 aclk = ~aclk;
 
   reg  [127:0] s_axis_tdata = 0;  reg [15:0] s_axis_tkeep = 0;  reg s_axis_tlast = 0;
   reg  [15:0]  s_axis_tuser = 0;  reg s_axis_tvalid = 0;         wire s_axis_tready;
@@ -29,7 +29,7 @@ module tb;
   reg  s_axil_rready = 1;
 
   axi_decap dut (
-    .clk(clk), .rst(rst),
+    .aclk(aclk), .aresetn(aresetn),
     .s_axis_tdata(s_axis_tdata), .s_axis_tkeep(s_axis_tkeep), .s_axis_tlast(s_axis_tlast),
     .s_axis_tuser(s_axis_tuser), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
     .m_axis_tdata(m_axis_tdata), .m_axis_tkeep(m_axis_tkeep), .m_axis_tlast(m_axis_tlast),
@@ -49,20 +49,20 @@ module tb;
   // one AXI4-Lite write: address and data offered together, then the answer
   task axil_write(input [11:0] addr, input [31:0] value);
     begin
-      @(negedge clk);
+      @(negedge aclk);
       s_axil_awaddr = addr; s_axil_awvalid = 1; s_axil_wdata = value; s_axil_wvalid = 1;
       while (s_axil_awvalid || s_axil_wvalid) begin
-        @(posedge clk);
+        @(posedge aclk);
         if (s_axil_awready) s_axil_awvalid <= 0;
         if (s_axil_wready) s_axil_wvalid <= 0;
-        @(negedge clk);
+        @(negedge aclk);
       end
-      while (!s_axil_bvalid) @(negedge clk);
+      while (!s_axil_bvalid) @(negedge aclk);
       if (s_axil_bresp != 2'b00) begin
         $display("FAIL write %h: response %0d", addr, s_axil_bresp);
         failures = failures + 1;
       end
-      @(posedge clk);
+      @(posedge aclk);
     end
   endtask
 
@@ -72,7 +72,7 @@ module tb;
     begin
       k = 0;
       while (k < n || (n == 0 && k == 0)) begin
-        @(negedge clk);
+        @(negedge aclk);
         s_axis_tdata = {mem[at + k / 4 + 3], mem[at + k / 4 + 2], mem[at + k / 4 + 1], mem[at + k / 4]};
         s_axis_tkeep = 0;
         for (j = 0; j < 16; j = j + 1) begin
@@ -80,11 +80,11 @@ module tb;
           else s_axis_tdata[8 * j +: 8] = 8'h00;
         end
         s_axis_tlast = (k + 16 >= n); s_axis_tuser = o; s_axis_tvalid = 1;
-        @(posedge clk);
-        while (!s_axis_tready) @(posedge clk);
+        @(posedge aclk);
+        while (!s_axis_tready) @(posedge aclk);
         k = k + 16;
       end
-      @(negedge clk);
+      @(negedge aclk);
       s_axis_tvalid = 0;
     end
   endtask
@@ -94,8 +94,8 @@ module tb;
   reg [7:0] octet;
   integer lane;
   reg [31:0] queue [0:255];           // word index of each expected frame's record
-  always @(posedge clk) begin
-    if (!rst && m_axis_tvalid && m_axis_tready) begin
+  always @(posedge aclk) begin
+    if (aresetn && m_axis_tvalid && m_axis_tready) begin
       if (seen_frames >= expected_frames) begin
         $display("FAIL a frame came out that was not expected");
         failures = failures + 1;
@@ -134,8 +134,8 @@ module tb;
   initial begin
     failures = 0; got_k = 0; seen_frames = 0; expected_frames = 0;
     $readmemh("stimulus.hex", mem);
-    repeat (3) @(posedge clk);
-    rst = 0;
+    repeat (3) @(posedge aclk);
+    aresetn = 1;
     p = 0;
     w = mem[p]; p = p + 1;
     for (t = 0; t < w; t = t + 1) begin
@@ -154,10 +154,10 @@ module tb;
     end
     t = 0;
     while (seen_frames < expected_frames && t < 20000) begin
-      @(posedge clk);
+      @(posedge aclk);
       t = t + 1;
     end
-    repeat (100) @(posedge clk);
+    repeat (100) @(posedge aclk);
     if (seen_frames != expected_frames) begin
       $display("FAIL %0d frames out, %0d expected", seen_frames, expected_frames);
       failures = failures + 1;
