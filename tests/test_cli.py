@@ -84,3 +84,48 @@ def test_per_module_mapping_counts_the_cells_inside_submodules() -> None:
     assert sorted(p.name for p in out.glob("per*.xilinx.log")) == ["per.glue.xilinx.log", "per.q.xilinx.log"]
     assert per["FF"] > 0 and per["LUTRAM"] > 0, per
     assert per == flat, (per, flat)
+
+
+def _cell(kind: str, ins: dict, outs: dict) -> dict:
+    return {"type": kind, "port_directions": {**{p: "input" for p in ins}, **{p: "output" for p in outs}},
+            "connections": {**ins, **outs}}
+
+
+def test_lut_levels_count_luts_between_registers_only() -> None:
+    """hw.synth.lut_levels on hand-made 7-series netlists: LUTs count 1, MUXF7/8 and
+    CARRY4 0, a flip-flop ends a path, a distributed RAM's read counts 1 from its address
+    only."""
+    from hw.synth import lut_levels
+
+    def levels(cells: dict) -> int:
+        return lut_levels({"modules": {"t": {"cells": cells}}}, "t")
+
+    # FF(1) -> LUT -> LUT -> MUXF7 -> LUT -> FF(6); beside it FF(1) -> LUT -> FF
+    chain = {
+        "q0": _cell("FDRE", {"D": [20], "C": [99]}, {"Q": [1]}),
+        "a": _cell("LUT2", {"I0": [1], "I1": [1]}, {"O": [2]}),
+        "b": _cell("LUT3", {"I0": [2], "I1": [1], "I2": ["0"]}, {"O": [3]}),
+        "m": _cell("MUXF7", {"I0": [3], "I1": [2], "S": [1]}, {"O": [4]}),
+        "c": _cell("LUT1", {"I0": [4]}, {"O": [5]}),
+        "q1": _cell("FDRE", {"D": [5], "C": [99]}, {"Q": [6]}),
+        "d": _cell("LUT1", {"I0": [6]}, {"O": [20]}),
+    }
+    assert levels(chain) == 3
+    # the FF breaks the path: a LUT after q1 starts again at 1, and a carry adds nothing
+    chain["e"] = _cell("CARRY4", {"DI": [20, 5, "0", "0"]}, {"CO": [21, 22, 23, 24]})
+    chain["f"] = _cell("LUT1", {"I0": [24]}, {"O": [25]})
+    assert levels(chain) == 4       # a -> b -> (MUXF7) -> c -> (CARRY4) -> f
+    # a RAM32M read: one level from its address; its write data is not a path
+    ram = {
+        "g": _cell("LUT1", {"I0": [30]}, {"O": [31]}),
+        "h": _cell("LUT1", {"I0": [31]}, {"O": [32]}),
+        "r": _cell("RAM32M", {"ADDRA": [32], "DIA": [33]}, {"DOA": [34]}),
+        "i": _cell("LUT1", {"I0": [34]}, {"O": [35]}),
+        "w1": _cell("LUT1", {"I0": [40]}, {"O": [41]}),
+        "w2": _cell("LUT1", {"I0": [41]}, {"O": [42]}),
+        "w3": _cell("LUT1", {"I0": [42]}, {"O": [43]}),
+        "w4": _cell("LUT1", {"I0": [43]}, {"O": [33]}),
+    }
+    assert levels(ram) == 4         # g -> h -> RAM read -> i; w1..w4 (4) end at the write port
+    ram["w5"] = _cell("LUT1", {"I0": [35]}, {"O": [36]})
+    assert levels(ram) == 5
