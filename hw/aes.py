@@ -23,11 +23,16 @@ Byte order (FIPS-197): a 16-octet block / 32-octet key is the integer
 bits 255..248 the first octet of the key; the ciphertext likewise
 (``block.to_bytes(16, "big")``).
 
-Latency: :data:`LATENCY` = 14 cycles for both key sizes: a block accepted at clock edge t
-is presented on ``o`` from just after edge t + 14 (one register per round; the initial
-AddRoundKey is folded into round 1's logic; an AES-128 block is finished after round 10
-and passes stages 11-14 unchanged, so blocks of both sizes mix freely and never
-overtake each other), later only if ``o`` stalled in between. Throughput: 1 block per
+Latency: :data:`LATENCY` = 15 cycles for both key sizes: a block accepted at clock edge t
+is presented on ``o`` from just after edge t + 15 (an input register, which holds the
+block after the initial AddRoundKey, then one register per round; an AES-128 block is
+finished after round 10 and passes stages 11-14 unchanged, so blocks of both sizes mix
+freely and never overtake each other), later only if ``o`` stalled in between. The key
+schedule runs one round ahead of the data: the register before round r holds round r's
+key, so a round's logic is SubBytes, MixColumns and one XOR with a register, and the
+schedule step beside it is SubWord and one XOR of at most five words per bit (the four
+new words computed side by side, not in a chain). Nothing is combinational from ``i``
+to ``o``. Throughput: 1 block per
 cycle, with a different key (and size) every block if wanted.
 
 Backpressure: one global enable: the whole pipeline advances when ``o`` is not holding
@@ -57,7 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["Aes", "LATENCY", "SBOX", "sbox_table"]
 
-LATENCY = 14
+LATENCY = 15
 ROUNDS = 14
 ROUNDS_128 = 10
 
@@ -167,39 +172,49 @@ class Aes(wiring.Component):
         advance = self.i.ready  # the global pipeline enable
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
-        # stage 0 is the input: state = block ^ w[0..3] (the initial AddRoundKey); the
-        # 8-word window the next round key is expanded from: AES-256 w[0..7]; AES-128 its
-        # four words in the low half (the high half is unused)
+        # stage 0 registers the input: state = block ^ w[0..3] (the initial AddRoundKey),
+        # and the key window one round ahead of the data, as every later stage holds it:
+        # the register feeding round r holds round r's key in its low half (w[4r..4r+3])
+        # and the four words before it in its high half, so round r's AddRoundKey takes its
+        # key straight from a register, and the schedule step (SubWord and the XORs of the
+        # next key) runs beside the round, register to register. AES-256 window of round 1:
+        # the key as it is (w[0..7]); AES-128: w[0..3] in the high half, w[4..7] expanded.
         # (intermediate values used more than once are named signals: Amaranth would
         # otherwise repeat their logic at every use in the Verilog)
         key = self.i.payload.key
-        state = Signal(128, name="state0")
-        m.d.comb += state.eq(self.i.payload.block ^ key[128:])
         k128 = self.i.payload.k128 if self._aes128 else Const(0, 1)
         window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
+        _, window = self._round_key(m, sub, 1, window, k128)
+        state = self.i.payload.block ^ key[128:]
         valid, user = self.i.valid, self.i.payload.user
 
-        for r in range(1, ROUNDS + 1):
-            rk, next_window = self._round_key(m, sub, r, window, k128)
-            # round r: SubBytes, ShiftRows, MixColumns (not in the last round), AddRoundKey;
-            # AES-128: round 10 is the last, rounds 11-14 pass the state on unchanged
-            sr = _shift_rows([sub(o) for o in _octets(state, 16)])
-            if r < ROUNDS:
-                out = _mix_columns(sr) ^ rk
-                if self._aes128 and r == ROUNDS_128:
-                    out = Mux(k128, _join(sr) ^ rk, out)
+        for r in range(0, ROUNDS + 1):
+            if r:
+                # round r: SubBytes, ShiftRows, MixColumns (not in the last round),
+                # AddRoundKey with the registered key; AES-128: round 10 is the last,
+                # rounds 11-14 pass the state on unchanged
+                rk = window[:128]
+                sr = _shift_rows([sub(o) for o in _octets(state, 16)])
+                if r < ROUNDS:
+                    out = _mix_columns(sr) ^ rk
+                    if self._aes128 and r == ROUNDS_128:
+                        out = Mux(k128, _join(sr) ^ rk, out)
+                else:
+                    out = _join(sr) ^ rk
+                if self._aes128 and r > ROUNDS_128:
+                    out = Mux(k128, state, out)
+                if r < ROUNDS:      # the next round's key, beside this round
+                    _, window = self._round_key(m, sub, r + 1, window, k128)
             else:
-                out = _join(sr) ^ rk
-            if self._aes128 and r > ROUNDS_128:
-                out = Mux(k128, state, out)
-            # pipeline register after round r
+                out = state
+            # pipeline register after round r (r = 0: the input)
             state_q = Signal(128, name=f"state{r}", reset_less=True)
             valid_q = Signal(name=f"valid{r}")
             user_q = Signal(self._user_shape, name=f"user{r}", reset_less=True)
             regs = [state_q.eq(out), valid_q.eq(valid), user_q.eq(user)]
             if r < ROUNDS:
-                window_q = Signal(256, name=f"window{r}", reset_less=True)
-                regs.append(window_q.eq(next_window))
+                window_q = Signal(256, name=f"window{r + 1}", reset_less=True)
+                regs.append(window_q.eq(window))
                 window = window_q
                 if self._aes128:
                     k128_q = Signal(name=f"k128_{r}", reset_less=True)
@@ -238,9 +253,16 @@ class Aes(wiring.Component):
             rcon128 = RCON_128[r - 1] if r <= ROUNDS_128 else 0
             t = Mux(k128 | (r % 2 == 0), rot, _join(s)) ^ (Mux(k128, rcon128, rcon256) << 24)
             base = [Mux(k128, lo, hi) for lo, hi in zip(low, high)]
-        new = [Signal(32, name=f"w{4 * r + j}") for j in range(4)]   # FIPS-197 w[4r..4r+3]
+        # FIPS-197 w[4r..4r+3]: w[4r+j] = t ^ base[0] ^ .. ^ base[j], each bit one XOR of
+        # at most 5 inputs (one LUT), not a chain through the words before it
+        t_q = Signal(32, name=f"t{r}")
+        m.d.comb += t_q.eq(t)
+        new = [Signal(32, name=f"w{4 * r + j}") for j in range(4)]
         for j in range(4):
-            m.d.comb += new[j].eq(base[j] ^ (t if j == 0 else new[j - 1]))
+            acc = t_q
+            for b in base[:j + 1]:
+                acc = acc ^ b
+            m.d.comb += new[j].eq(acc)
         rk = Cat(*reversed(new))
         if r == 1:      # AES-256's round-1 key is the key's second half: the window as it is
             return Mux(k128, rk, window[:128]), Cat(Mux(k128, rk, window[:128]), window[128:])

@@ -44,9 +44,9 @@ consumer that must not release unauthenticated plaintext (the endpoint does, spe
 section 6) holds the packet until ``tag_ok``.
 
 Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 14 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
+t + 15 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
 end slot leaves the pipeline, from GHASH's combinational product). A context must be
-accepted 15 cycles before its packet's first hashed beat leaves the data pipeline, or
+accepted 16 cycles before its packet's first hashed beat leaves the data pipeline, or
 that beat waits (a packet's beats are not issued until its H is ready).
 
 Throughput, ``o`` always ready and contexts ahead: one beat per cycle and
@@ -85,7 +85,7 @@ __all__ = ["Gcm", "Kind", "ctx_layout", "beat_layout", "out_layout", "EXTRA_CYCL
 #: Cycles a packet takes beyond its AAD and TEXT blocks (the tag beat), ``o`` ready.
 EXTRA_CYCLES = 1
 #: Contexts the engine holds: accepted ahead of their packets, or of packets in flight
-#: (the data pipeline holds at most 15 packets, one slot each).
+#: (the data pipeline holds at most 16 slots: a packet has one at least).
 AHEAD = 16
 
 
