@@ -23,9 +23,10 @@ Byte order (FIPS-197): a 16-octet block / 32-octet key is the integer
 bits 255..248 the first octet of the key; the ciphertext likewise
 (``block.to_bytes(16, "big")``).
 
-Latency: :data:`LATENCY` = 15 cycles for both key sizes: a block accepted at clock edge t
-is presented on ``o`` from just after edge t + 15 (an input register, which holds the
-block after the initial AddRoundKey, then one register per round; an AES-128 block is
+Latency: :data:`LATENCY` = 17 cycles for both key sizes: a block accepted at clock edge t
+is presented on ``o`` from just after edge t + 17 (an input register, which holds the
+block after the initial AddRoundKey, one register per round, then the output FIFO's
+two: its memory and its output register, so ``o`` comes from a register; an AES-128 block is
 finished after round 10 and passes stages 11-14 unchanged, so blocks of both sizes mix
 freely and never overtake each other), later only if ``o`` stalled in between. The key
 schedule runs one round ahead of the data: the register before round r holds round r's
@@ -35,14 +36,16 @@ new words computed side by side, not in a chain). Nothing is combinational from 
 to ``o``. Throughput: 1 block per
 cycle, with a different key (and size) every block if wanted.
 
-Backpressure: one global enable: the whole pipeline advances when ``o`` is not holding
-an unaccepted block, ``i.ready = ~o.valid | o.ready``. That is a combinational path
-from ``o.ready`` to ``i.ready`` (no path from ``i.valid`` to ``o.valid`` or ``i.ready``);
-a consumer that needs registered ready puts a skid buffer / FIFO after ``o``. Nothing
-is lost, duplicated or reordered. Bubbles from an idle source travel down the
-pipeline as invalid stages and are not squeezed out during a stall; ``i.ready`` is
-high whenever ``o`` is not stalled, whatever ``i.valid`` is. ``rst`` clears only the
-valid bits; data registers have no reset.
+Backpressure by credits: the pipeline never stalls (no enable on its registers: a
+global enable would fan out to every one of its thousands of flip-flops, the critical
+path of the stalling design on an ECP5). Blocks leave it into an output FIFO of
+:data:`OUT_DEPTH` entries, and ``i.ready`` is high while fewer than :data:`OUT_DEPTH`
+blocks are inside (in the pipeline or the FIFO): a register compare, with no
+combinational path from ``o.ready`` (or anything else) to ``i.ready``. With ``o``
+always ready that count stays at the latency, so the rate is one block per cycle;
+while ``o`` stalls, ``i`` may go on for :data:`OUT_DEPTH` - (blocks inside) blocks.
+Nothing is lost, duplicated or reordered. ``rst`` clears the valid bits, the count and
+the FIFO; data registers have no reset.
 
 S-box: one 256-entry ROM (``amaranth.lib.memory.Memory``) whose contents are computed
 here from the definition (inverse in GF(2^8), then the affine map), with one
@@ -56,13 +59,15 @@ values used more than once are named signals, which keeps the Verilog small.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Aes", "LATENCY", "SBOX", "sbox_table"]
+__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "sbox_table"]
 
-LATENCY = 15
+LATENCY = 17
+#: blocks the output FIFO holds; above the latency, so credits never limit the rate
+OUT_DEPTH = 32
 ROUNDS = 14
 ROUNDS_128 = 10
 
@@ -169,8 +174,11 @@ class Aes(wiring.Component):
             m.d.comb += port.addr.eq(octet)
             return port.data
 
-        advance = self.i.ready  # the global pipeline enable
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        # credits: blocks accepted and not yet taken from o (in the pipeline or the FIFO)
+        m.submodules.out = oq = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=OUT_DEPTH)
+        inside = Signal(range(OUT_DEPTH + 1))
+        m.d.comb += self.i.ready.eq(inside < OUT_DEPTH)
+        m.d.sync += inside.eq(inside + (self.i.valid & self.i.ready) - (self.o.valid & self.o.ready))
 
         # stage 0 registers the input: state = block ^ w[0..3] (the initial AddRoundKey),
         # and the key window one round ahead of the data, as every later stage holds it:
@@ -186,7 +194,7 @@ class Aes(wiring.Component):
         window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
         _, window = self._round_key(m, sub, 1, window, k128)
         state = self.i.payload.block ^ key[128:]
-        valid, user = self.i.valid, self.i.payload.user
+        valid, user = self.i.valid & self.i.ready, self.i.payload.user
 
         for r in range(0, ROUNDS + 1):
             if r:
@@ -219,16 +227,17 @@ class Aes(wiring.Component):
                 if self._aes128:
                     k128_q = Signal(name=f"k128_{r}", reset_less=True)
                     regs.append(k128_q.eq(k128))
-            with m.If(advance):
-                m.d.sync += regs
+            m.d.sync += regs
             state, valid, user = state_q, valid_q, user_q
             if self._aes128 and r < ROUNDS:
                 k128 = k128_q
 
         m.d.comb += [
-            self.o.valid.eq(valid),
-            self.o.payload.block.eq(state),
-            self.o.payload.user.eq(user),
+            oq.w_en.eq(valid),             # never full: the credits count its entries
+            oq.w_data.eq(Cat(state, user)),
+            self.o.valid.eq(oq.r_rdy),
+            self.o.payload.eq(oq.r_data),
+            oq.r_en.eq(self.o.ready),
         ]
         return m
 

@@ -44,9 +44,9 @@ consumer that must not release unauthenticated plaintext (the endpoint does, spe
 section 6) holds the packet until ``tag_ok``.
 
 Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 15 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
+t + 17 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
 end slot leaves the pipeline, from GHASH's combinational product). A context must be
-accepted 16 cycles before its packet's first hashed beat leaves the data pipeline, or
+accepted 18 cycles (LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
 that beat waits (a packet's beats are not issued until its H is ready).
 
 Throughput, ``o`` always ready and contexts ahead: one beat per cycle and
@@ -56,9 +56,11 @@ pipeline takes one context a cycle. A packet of n AAD and m TEXT blocks takes
 n + m + 1 cycles: 94 / 95 = 0.989 blocks per cycle for 1500 octets of text, and the one
 extra cycle carries the 16 tag octets of the wire format.
 
-Backpressure: the pipelines' global enables (``hw.aes``): ``i.ready`` depends
-combinationally on ``o.ready``; no path from a ``valid`` to the ``ready`` of the same
-stream. Nothing is lost, duplicated or reordered.
+Backpressure: the AES pipelines take blocks by credits (``hw.aes``), so ``i.ready`` and
+``ctx.ready`` do not depend on ``o.ready``: while ``o`` stalls, ``i`` may go on until the
+data pipeline's output FIFO is full (:data:`hw.aes.OUT_DEPTH` slots inside). No path
+from a ``valid`` to the ``ready`` of the same stream. Nothing is lost, duplicated or
+reordered.
 
 Limits: a packet's AAD and text are each below 2^32 octets (32-bit length counters;
 SP 800-38D allows up to 2^36 - 32 octets of text).
@@ -85,7 +87,7 @@ __all__ = ["Gcm", "Kind", "ctx_layout", "beat_layout", "out_layout", "EXTRA_CYCL
 #: Cycles a packet takes beyond its AAD and TEXT blocks (the tag beat), ``o`` ready.
 EXTRA_CYCLES = 1
 #: Contexts the engine holds: accepted ahead of their packets, or of packets in flight
-#: (the data pipeline holds at most 16 slots: a packet has one at least).
+#: (packets are started only while their H is in, so at most AHEAD are in flight).
 AHEAD = 16
 
 

@@ -13,11 +13,11 @@ Two components:
 
 Throughput: one request every 3 cycles (3 AES slots each) when ``o`` is always ready;
 issue priority is second pass > new request, so a key never waits behind newer ones.
-Latency: 35 cycles from the request's transfer to the key's transfer when ``o`` is ready
-(two AES passes of 15 cycles, the L queue and the output FIFO; measured by
+Latency: 39 cycles from the request's transfer to the key's transfer when ``o`` is ready
+(two AES passes of 17 cycles, the L queue and the output FIFO; measured by
 tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
-Backpressure: at most ``depth`` requests are in flight (default 32, above the ~37-cycle
-round trip / 3 = 13 needed on average: with fewer credits, admission stalls in convoys
+Backpressure: at most ``depth`` requests are in flight (default 32, above the ~41-cycle
+round trip / 3 = 14 needed on average: with fewer credits, admission stalls in convoys
 and the rate drops, e.g. 3.06 cycles/key at depth 16); their results always fit the
 internal FIFOs, so the AES pipeline never stalls and ``i.ready`` never depends on
 ``o.ready`` combinationally. Order: results leave in request order.

@@ -10,9 +10,12 @@ import random
 import cocotb
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from hw.aes import LATENCY, Aes
+from hw.aes import LATENCY, OUT_DEPTH, Aes
 from tb.nist import load_rsp
-from tb.stream import pack, start_bench, unpack
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from tb.sim import resolved, start_clock_and_reset
+from tb.stream import Sink, pack, start_bench, unpack
 
 N = int(os.environ.get("AES_N", "300"))
 USER_WIDTH = 16
@@ -79,3 +82,33 @@ async def full_throughput_when_sink_always_ready(dut):
     span = sink.times[-1] - src.times[0] + 1
     dut._log.info(f"throughput: {N} blocks (new key each) in {span} cycles from first in to last out "
                   f"(N + LATENCY = {N + LATENCY}); {N / (sink.times[-1] - sink.times[0] + 1):.4f} blocks/cycle at the output")
+
+
+@cocotb.test()
+async def credits_let_the_input_run_ahead_of_a_stalled_output(dut):
+    """With ``o`` held not ready, ``i`` takes exactly OUT_DEPTH blocks, one a cycle, and
+    then refuses (a ready that followed ``o.ready``, as a global stall enable does, would
+    refuse after the first block reached ``o``). Released, with random backpressure,
+    every block leaves, in order and right."""
+    cases = _random_cases(6)[:OUT_DEPTH + 8]
+    await start_clock_and_reset(dut)
+    dut.o__ready.value = 0
+    dut.i__valid.value = 1
+    taken = 0
+    for cycle in range(OUT_DEPTH + 40):
+        k, p, _ = cases[taken]
+        dut.i__payload.value = pack(IN, key=int.from_bytes(k.ljust(32, b"\0"), "big"), block=int.from_bytes(p, "big"),
+                                    user=taken, **({"k128": int(len(k) == 16)} if 128 in SIZES else {}))
+        await ReadOnly()
+        ready = resolved(dut.i__ready)
+        assert ready == (taken < OUT_DEPTH), f"cycle {cycle}: i.ready {ready} with {taken} blocks inside"
+        await RisingEdge(dut.clk)
+        taken += ready
+    assert taken == OUT_DEPTH
+    dut.i__valid.value = 0
+    sink = Sink(dut, "o", dut.clk, stall=0.5, rng=random.Random(8))
+    cocotb.start_soon(sink.run())
+    got = [unpack(OUT, v) for v in await sink.wait_for(OUT_DEPTH, 20 * OUT_DEPTH)]
+    for n, r in enumerate(got):
+        assert r["user"] == n, f"block {n}: lost, duplicated or reordered"
+        assert r["block"].to_bytes(16, "big") == cases[n][2], f"block {n}: wrong ciphertext"
