@@ -54,6 +54,17 @@ asynchronous read port per S-box use: 224 in the data path, 52 in the key schedu
 S-boxes of the other rounds, SubWord(RotWord(w)) = RotWord(SubWord(w))).
 ShiftRows, MixColumns and AddRoundKey are written as 128-bit wirings and XORs, and
 values used more than once are named signals, which keeps the Verilog small.
+
+Block-RAM S-boxes (``sbox="bram"``, for builds with block RAM to spare): the data
+path's 224 S-boxes become synchronous read ports of a second ROM, marked
+``ram_style``/``rom_style`` = ``block`` (two read ports a dual-port RAM: 112 RAMB18 on a
+7-series, 112 DP16KD on an ECP5 a pipeline); the 52 (56) key-schedule S-boxes stay in
+LUTs. The RAM's output register is then the pipeline register: stage r holds round r's
+SubBytes, and ShiftRows, MixColumns and AddRoundKey of round r run in the next cycle,
+into the RAM address of round r + 1 (the key is registered with the block at the input,
+so the schedule runs one cycle later, still one round ahead of the data). The last
+round's ShiftRows and AddRoundKey go straight into the output FIFO. Ports, latency (17)
+and rate are those of the LUT build.
 """
 
 from __future__ import annotations
@@ -63,9 +74,11 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "sbox_table"]
+__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "sbox_table"]
 
 LATENCY = 17
+#: where the data path's S-boxes are: asynchronous LUT ROM reads, or block RAM
+SBOX_STYLES = ("lut", "bram")
 #: blocks the output FIFO holds; above the latency, so credits never limit the rate
 OUT_DEPTH = 32
 ROUNDS = 14
@@ -148,12 +161,18 @@ class Aes(wiring.Component):
     ``int`` width or a ``data.StructLayout``); it leaves with its block, unchanged.
     ``key_sizes``: ``(256,)`` (default) or ``(128, 256)``; the latter adds the input field
     ``k128`` and the AES-128 key schedule beside the AES-256 one.
+    ``sbox``: ``"lut"`` (default) or ``"bram"``: the data path's 224 S-boxes as
+    synchronous reads of a ROM marked for block RAM (see module docstring); same ports,
+    latency and rate.
     """
 
-    def __init__(self, user_shape=1, key_sizes=(256,)):
+    def __init__(self, user_shape=1, key_sizes=(256,), sbox: str = "lut"):
         key_sizes = tuple(sorted(key_sizes))
         if key_sizes not in ((256,), (128, 256)):
             raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
+        if sbox not in SBOX_STYLES:
+            raise ValueError(f"sbox must be one of {SBOX_STYLES}, not {sbox!r}")
+        self._sbox = sbox
         self._user_shape = user_shape
         self._aes128 = key_sizes == (128, 256)
         fields = {"key": 256, "block": 128, "user": user_shape}
@@ -180,6 +199,23 @@ class Aes(wiring.Component):
         m.d.comb += self.i.ready.eq(inside < OUT_DEPTH)
         m.d.sync += inside.eq(inside + (self.i.valid & self.i.ready) - (self.o.valid & self.o.ready))
 
+        if self._sbox == "bram":
+            state, valid, user = self._bram_rounds(m, sub)
+        else:
+            state, valid, user = self._lut_rounds(m, sub)
+
+        m.d.comb += [
+            oq.w_en.eq(valid),             # never full: the credits count its entries
+            oq.w_data.eq(Cat(state, user)),
+            self.o.valid.eq(oq.r_rdy),
+            self.o.payload.eq(oq.r_data),
+            oq.r_en.eq(self.o.ready),
+        ]
+        return m
+
+    def _lut_rounds(self, m, sub):
+        """The 14 rounds with asynchronous S-box reads, a register after each; returns the
+        final (state, valid, user), registered."""
         # stage 0 registers the input: state = block ^ w[0..3] (the initial AddRoundKey),
         # and the key window one round ahead of the data, as every later stage holds it:
         # the register feeding round r holds round r's key in its low half (w[4r..4r+3])
@@ -231,15 +267,63 @@ class Aes(wiring.Component):
             state, valid, user = state_q, valid_q, user_q
             if self._aes128 and r < ROUNDS:
                 k128 = k128_q
+        return state, valid, user
 
-        m.d.comb += [
-            oq.w_en.eq(valid),             # never full: the credits count its entries
-            oq.w_data.eq(Cat(state, user)),
-            self.o.valid.eq(oq.r_rdy),
-            self.o.payload.eq(oq.r_data),
-            oq.r_en.eq(self.o.ready),
-        ]
-        return m
+    def _bram_rounds(self, m, sub):
+        """The 14 rounds with the data path's S-boxes read synchronously from block RAM:
+        the RAM's output register is the pipeline register, so round r is registered after
+        its SubBytes, and ShiftRows, MixColumns and AddRoundKey of round r run in the cycle
+        after, straight into the address of round r + 1's S-boxes. The key is registered at
+        the input beside the block and the schedule runs a cycle later than in the LUT build,
+        one round ahead of the data as there; the key schedule's S-boxes stay in LUTs.
+        AES-128: round 10's result travels through stages 11-14 in a register of its own.
+        Returns the final (state, valid, user): the state combinational from the last RAM
+        read (one XOR), valid and user registered."""
+        brom = Memory(shape=8, depth=256, init=SBOX, attrs={"ram_style": "block", "rom_style": "block"})
+        m.submodules.sbox_bram = brom
+
+        def sub_sync(octet):
+            port = brom.read_port(domain="sync")
+            m.d.comb += port.addr.eq(octet)
+            return port.data
+
+        key = self.i.payload.key
+        k128_in = self.i.payload.k128 if self._aes128 else Const(0, 1)
+        # stage 0: the block after the initial AddRoundKey, the key, valid, user
+        state = Signal(128, name="state0", reset_less=True)
+        key_q = Signal(256, name="key0", reset_less=True)
+        k128 = Signal(name="k128_0", reset_less=True)
+        valid, user = Signal(name="valid0"), Signal(self._user_shape, name="user0", reset_less=True)
+        m.d.sync += [state.eq(self.i.payload.block ^ key[128:]), key_q.eq(key), k128.eq(k128_in),
+                     valid.eq(self.i.valid & self.i.ready), user.eq(self.i.payload.user)]
+        window = Cat(Mux(k128, key_q[128:], key_q[:128]), key_q[128:]) if self._aes128 else key_q
+        _, window = self._round_key(m, sub, 1, window, k128)
+        x, final, done = state, None, None
+        for r in range(1, ROUNDS + 1):
+            # registered after round r's SubBytes (the RAM's output), with round r's key
+            sb = [sub_sync(o) for o in _octets(x, 16)]
+            window_q = Signal(256, name=f"window{r}", reset_less=True)
+            valid_q, k128_q = Signal(name=f"valid{r}"), Signal(name=f"k128_{r}", reset_less=True)
+            user_q = Signal(self._user_shape, name=f"user{r}", reset_less=True)
+            regs = [window_q.eq(window), valid_q.eq(valid), user_q.eq(user), k128_q.eq(k128)]
+            if self._aes128 and r > ROUNDS_128:     # an AES-128 result, passed on
+                done_q = Signal(128, name=f"done{r}", reset_less=True)
+                regs.append(done_q.eq(final if r == ROUNDS_128 + 1 else done))
+                done = done_q
+            m.d.sync += regs
+            window, valid, user, k128 = window_q, valid_q, user_q, k128_q
+            rk, sr = window[:128], _shift_rows(sb)
+            if self._aes128 and r == ROUNDS_128:
+                final = Signal(128, name="final128")
+                m.d.comb += final.eq(_join(sr) ^ rk)
+            if r < ROUNDS:
+                x = Signal(128, name=f"x{r}")
+                m.d.comb += x.eq(_mix_columns(sr) ^ rk)
+                _, window = self._round_key(m, sub, r + 1, window, k128)
+        out = _join(sr) ^ rk
+        if self._aes128:
+            out = Mux(k128, done, out)
+        return out, valid, user
 
     def _round_key(self, m, sub, r, window, k128):
         """Round r's key from the window, and the window of round r + 1 (FIPS-197 5.2).

@@ -75,6 +75,7 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
         "gcm128": (lambda: Gcm(side_width=8, key_sizes=(128, 256)), {"side_width": 8, "key_sizes": "128,256"}),
         "kdf": (lambda: KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
         "aes256": (lambda: Aes(user_shape=16), {"user_width": 16}),
+        "aes256_bram": (lambda: Aes(user_shape=16, sbox="bram"), {"user_width": 16, "sbox": "bram"}),
         "aes128": (lambda: Aes(user_shape=16, key_sizes=(128, 256)), {"user_width": 16, "key_sizes": "128,256"}),
         "ghash": (lambda: Ghash(), {}),
         "keytable": (lambda: KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),

@@ -72,10 +72,11 @@ def sa_in_user(sas: int) -> data.StructLayout:
     return data.StructLayout({"offset": LEN, "sa": max(1, (sas - 1).bit_length()), "next_header": 8})
 
 #: A stored frame, its key known, as a receive top hands it to :func:`open_frames`: the
-#: GCM context (``key``, an AES-128 key in bits 255..128 with ``k128``; ``nonce``), where
+#: GCM context (``key``, an AES-128 key in bits 255..128 with ``k128``; ``nonce``; ``h``,
+#: the key's hash key AES(key, 0) from the KDF's pipeline, :class:`hw.kdf.Cmac2`), where
 #: its AAD and its ciphertext start and where the part of it removed from the output
 #: ends (the removed part starts at ``v.o``), its length ``n``, and its verdict so far.
-OpenJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "aad": LEN, "text": LEN, "drop": LEN,
+OpenJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "h": 128, "aad": LEN, "text": LEN, "drop": LEN,
                              "n": LEN, "v": Verdict})
 
 
@@ -86,7 +87,7 @@ SEAL_HEADER = 64
 #: context (as :data:`OpenJob`'s), the string ``hdr`` (its first ``hdr_len`` octets, octet
 #: j in bits 8j+7..8j) inserted at ``at`` = O, where its AAD and its plaintext start in the
 #: output frame ``F[0..O) || hdr || F[O..n)``, its length ``n``, and its verdict.
-SealJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "at": LEN, "n": LEN,
+SealJob = data.StructLayout({"key": 256, "k128": 1, "nonce": 96, "h": 128, "at": LEN, "n": LEN,
                              "hdr": 8 * SEAL_HEADER, "hdr_len": 7, "aad": LEN, "text": LEN, "v": Verdict})
 
 
@@ -322,14 +323,18 @@ def frames_to_segmenter(m, frames, seg, segq):
 
 def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
     """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
-    None) into the GCM; its context from ``ctxq``: ``Cat(nonce (96), key (256))``, and
-    ``k128`` above them where the GCM has AES-128 built in."""
+    None) into the GCM; its context from ``ctxq``: ``Cat(nonce (96), h (128), key (256),
+    k128 (1))``, ``h`` only where the GCM takes its hash key with the context and ``k128``
+    only where it has AES-128 built in."""
     b = beats.payload
     kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
+    fields, at = dict(iter(gcm.ctx.payload.shape())), 0
+    for name in ("nonce", "h", "key", "k128"):
+        if name in fields:
+            m.d.comb += gcm.ctx.payload[name].eq(ctxq.r_data[at:at + fields[name].width])
+            at += fields[name].width
     m.d.comb += [
         gcm.ctx.valid.eq(ctxq.r_rdy), ctxq.r_en.eq(gcm.ctx.ready),
-        gcm.ctx.payload.key.eq(ctxq.r_data[96:352]), gcm.ctx.payload.nonce.eq(ctxq.r_data[:96]),
-        *([gcm.ctx.payload.k128.eq(ctxq.r_data[352])] if "k128" in dict(iter(gcm.ctx.payload.shape())) else []),
         gcm.ctx.payload.decrypt.eq(decrypt),
         gcm.i.valid.eq(beats.valid), beats.ready.eq(gcm.i.ready),
         gcm.i.payload.data.eq(b.data), gcm.i.payload.keep.eq(b.keep), gcm.i.payload.last.eq(b.last),
@@ -339,13 +344,14 @@ def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
 
 def _fork(m, job, job_valid, key_sizes, **queues):
     """The FIFOs a frame's job (:data:`OpenJob` or :data:`SealJob`) forks into, written
-    together while ``job_valid`` and all have room: ``ctxq`` the GCM context (nonce, key,
-    and ``k128`` with AES-128 built in; 0 for a refused job: nothing derived from a key),
+    together while ``job_valid`` and all have room: ``ctxq`` the GCM context (nonce, hash
+    key, key, and ``k128`` with AES-128 built in; 0 for a refused job: nothing derived
+    from a key),
     ``queues`` (name: (value, depth)) in that order, ``vq`` the verdict. Returns (all have
     room, the FIFOs)."""
     ok = job.v.code == 0
-    ctx_width = 256 + 96 + (1 if 128 in key_sizes else 0)
-    values = {"ctxq": (Mux(ok, Cat(job.nonce, job.key, job.k128)[:ctx_width], 0), 4), **queues,
+    ctx_width = 96 + 128 + 256 + (1 if 128 in key_sizes else 0)
+    values = {"ctxq": (Mux(ok, Cat(job.nonce, job.h, job.key, job.k128)[:ctx_width], 0), 4), **queues,
               "vq": (job.v, 8)}
     fifos = []
     for name, (value, depth) in values.items():
@@ -383,7 +389,7 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
 
     # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
     m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
-    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True)
     frames_to_segmenter(m, frames, regions, segq)
     beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
@@ -446,7 +452,7 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
     m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
     m.submodules.skid = skid = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=4)
     m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
-    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True)
     frames_to_segmenter(m, frames, seg, segq)
     wiring.connect(m, seg.o, ins.i)
     m.d.comb += [

@@ -91,15 +91,15 @@ def eesp_key_answer(m, ans, d):
     return job
 
 
-def eesp_open_job(m, done, dk):
+def eesp_open_job(m, done, dk, h):
     """Step 4: the :data:`hw.datapath.OpenJob` of a frame (``done``: its :data:`Desc`; ``dk``:
-    its data key, spec 5) for :func:`hw.datapath.open_frames`: nonce, AAD from
+    its data key, spec 5, ``h`` its hash key AES(DK, 0)) for :func:`hw.datapath.open_frames`: nonce, AAD from
     ``O - 4 IOffset``, the header removed, the clear words, the verdict."""
     p = done.p
     hdr_end = done.o + Cat(Const(0, 2), p.hl)
     opened = Signal(OpenJob)
     m.d.comb += [
-        opened.key.eq(dk), opened.nonce.eq(Cat(p.counter, p.epoch, p.ident[:32])),
+        opened.key.eq(dk), opened.h.eq(h), opened.nonce.eq(Cat(p.counter, p.epoch, p.ident[:32])),
         opened.aad.eq(done.o - Cat(Const(0, 2), p.ioffset)),
         opened.text.eq(hdr_end + Cat(Const(0, 2), p.coffset)),
         opened.drop.eq(hdr_end), opened.n.eq(done.n),
@@ -154,7 +154,7 @@ class Decap(wiring.Component):
         ]
 
         # ---- open: GCM, header removed, held until the tag, released by the verdict -------
-        opened = eesp_open_job(m, data.View(Desc, kdf.o.payload.tag), kdf.o.payload.dk)
+        opened = eesp_open_job(m, data.View(Desc, kdf.o.payload.tag), kdf.o.payload.dk, kdf.o.payload.h)
         ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser)
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
@@ -282,7 +282,7 @@ class Encap(wiring.Component):
 
         # ---- seal: header inserted at O, GCM, egress ---------------------------------------
         j = data.View(Job, kdf.o.payload.tag)
-        sealed = eesp_seal_job(m, j.d, j.s, j.code, kdf.o.payload.dk)
+        sealed = eesp_seal_job(m, j.d, j.s, j.code, kdf.o.payload.dk, kdf.o.payload.h)
         ready, egress = seal_frames(m, self, frames, sealed, kdf.o.valid)
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
@@ -356,9 +356,9 @@ def eesp_send_check(m, t, ctxs, ans, groups: int):
     return code, state
 
 
-def eesp_seal_job(m, d, st, code, dk):
+def eesp_seal_job(m, d, st, code, dk, h):
     """The :data:`hw.datapath.SealJob` of an EESP frame (``d`` its send descriptor, ``st``
-    its :func:`EespSendState`, ``code``, ``dk`` its data key): the header of spec 2.1 at O,
+    its :func:`EespSendState`, ``code``, ``dk`` its data key, ``h`` its hash key): the header of spec 2.1 at O,
     AAD from ``O - 4 IOffset`` to the end of the clear words, nonce of spec 6."""
     c = st.ctx
     hl = Signal(4)
@@ -367,7 +367,7 @@ def eesp_seal_job(m, d, st, code, dk):
                         c.counter[:48])
     job = Signal(SealJob)
     m.d.comb += [
-        job.key.eq(dk), job.nonce.eq(Cat(c.counter[:48], c.epoch, c.ident[:32])),
+        job.key.eq(dk), job.h.eq(h), job.nonce.eq(Cat(c.counter[:48], c.epoch, c.ident[:32])),
         job.at.eq(d.o), job.n.eq(d.n), job.hdr.eq(hdr), job.hdr_len.eq(Cat(Const(0, 2), hl)),
         job.aad.eq(d.o - Cat(Const(0, 2), d.ioffset)),
         job.text.eq(d.o + Cat(Const(0, 2), hl) + Cat(Const(0, 2), d.coffset)),

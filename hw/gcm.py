@@ -4,8 +4,9 @@ and with ``key_sizes=(128, 256)`` AES-128 too, chosen per packet by its context.
 
 :class:`Gcm` runs two :class:`hw.aes.Aes` pipelines (key per block) and one
 :class:`hw.ghash.Ghash` (hash key per message). The *hash-key pipeline* computes
-``H = AES(K, 0^128)`` of each context as it is accepted, ahead of the packet; the
-*data pipeline* takes the packet's beats (text beats with the counter blocks ``inc32``
+``H = AES(K, 0^128)`` of each context as it is accepted, ahead of the packet (with
+``h_in_ctx`` there is none: the context brings H, computed where its key was derived,
+:class:`hw.kdf.Cmac2`); the *data pipeline* takes the packet's beats (text beats with the counter blocks ``inc32``
 from ``J0 + 1`` on, ``J0 = nonce || 0^31 || 1``) and one *end slot* with ``J0`` for the
 tag mask ``AES(K, J0)``. The end slot is the decrypt packet's TAG beat, or on encrypt a
 slot of its own, which leaves as the tag beat. AAD and PASS beats ride the data pipeline
@@ -17,8 +18,10 @@ Ports (``amaranth.lib.stream``; Verilog ``ctx__valid/ready/payload``, ``i__...``
 * ``ctx`` (sink), one transfer per packet, in packet order, :func:`ctx_layout`: ``key``
   (256, the first key octet in bits 255..248; an AES-128 key in bits 255..128),
   ``nonce`` (96, first octet in bits 95..88), ``decrypt``, and with AES-128 built in
-  ``k128`` (1: the packet is AES-128-GCM; latency and rate are the same for both). Copied on acceptance: up to :data:`AHEAD` contexts are taken
-  ahead of their packets (their H computed meanwhile).
+  ``k128`` (1: the packet is AES-128-GCM; latency and rate are the same for both), and
+  with ``h_in_ctx`` ``h`` (128, H = AES(K, 0^128) as :class:`hw.aes.Aes` returns it).
+  Copied on acceptance: up to :data:`AHEAD` contexts are taken ahead of their packets
+  (their H computed meanwhile).
 * ``i`` (sink), the packet's beats, AXI-Stream style (:func:`beat_layout`): ``data``
   (128, octet k in lane k = bits 8k+7..8k, the first octet in lane 0), ``keep`` (16,
   one bit a lane), ``last``, and ``user`` = {``kind``: :class:`Kind`, ``side``: free
@@ -47,7 +50,8 @@ Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after ed
 t + 17 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
 end slot leaves the pipeline, from GHASH's combinational product). A context must be
 accepted 18 cycles (LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
-that beat waits (a packet's beats are not issued until its H is ready).
+that beat waits (a packet's beats are not issued until its H is ready); with ``h_in_ctx``
+its packet may start on the cycle after it is accepted.
 
 Throughput, ``o`` always ready and contexts ahead: one beat per cycle and
 :data:`EXTRA_CYCLES` = 1 cycle a packet, the tag beat (decrypt: the received TAG beat;
@@ -106,11 +110,14 @@ class Kind(enum.Enum, shape=2):
 _Slot = data.StructLayout({"aad": 1, "text": 1, "end": 1, "pass_": 1})
 
 
-def ctx_layout(key_sizes=(256,)) -> data.StructLayout:
-    """Payload of ``ctx``: key, nonce, direction, and ``k128`` if AES-128 is built in."""
+def ctx_layout(key_sizes=(256,), h_in_ctx=False) -> data.StructLayout:
+    """Payload of ``ctx``: key, nonce, direction, ``k128`` if AES-128 is built in, ``h``
+    if the hash key comes with the context."""
     fields = {"key": 256, "nonce": 96, "decrypt": 1}
     if 128 in key_sizes:
         fields["k128"] = 1
+    if h_in_ctx:
+        fields["h"] = 128
     return data.StructLayout(fields)
 
 
@@ -141,12 +148,19 @@ class Gcm(wiring.Component):
 
     ``side_width``: width of ``user.side``, a sideband that travels with each beat.
     ``key_sizes``: ``(256,)`` or ``(128, 256)`` (:class:`hw.aes.Aes`).
+    ``h_in_ctx``: the context brings its hash key ``h`` = AES(K, 0^128) (as the block
+    :class:`hw.aes.Aes` returns, first octet in bits 127..120), computed by whoever derived
+    the key (:class:`hw.kdf.Cmac2`), and the engine has no hash-key pipeline: one AES
+    pipeline instead of two. The context is then ready at once (no 18-cycle lead).
+    ``sbox``: where the AES pipelines keep their S-boxes (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, side_width: int = 8, key_sizes=(256,)):
+    def __init__(self, side_width: int = 8, key_sizes=(256,), h_in_ctx: bool = False, sbox: str = "lut"):
+        self._sbox = sbox
         self._side_width = side_width
         self._key_sizes = tuple(sorted(key_sizes))
-        self._ctx = ctx_layout(self._key_sizes)
+        self._h_in_ctx = h_in_ctx
+        self._ctx = ctx_layout(self._key_sizes, h_in_ctx)
         super().__init__({
             "ctx": In(stream.Signature(self._ctx)),
             "i": In(stream.Signature(beat_layout(side_width))),
@@ -157,22 +171,31 @@ class Gcm(wiring.Component):
         m = Module()
         slot_user = data.StructLayout({
             "slot": _Slot, "decrypt": 1, "data": 128, "keep": 16, "side": self._side_width})
-        m.submodules.aes = aes = Aes(user_shape=slot_user, key_sizes=self._key_sizes)
-        m.submodules.hkey = hkey = Aes(user_shape=1, key_sizes=self._key_sizes)
+        m.submodules.aes = aes = Aes(user_shape=slot_user, key_sizes=self._key_sizes, sbox=self._sbox)
         m.submodules.ghash = ghash = Ghash()
 
-        # ---- contexts: copied, and H = AES(K, 0) computed ahead of the packet ----------
+        # ---- contexts: copied, and H = AES(K, 0) computed ahead of the packet (or taken
+        # from the context) -----------------------------------------------------------------
         m.submodules.ctxs = ctxs = fifo.SyncFIFOBuffered(width=self._ctx.size, depth=AHEAD)
         m.submodules.hs = hs = fifo.SyncFIFOBuffered(width=128, depth=AHEAD)
-        take_ctx = self.ctx.valid & ctxs.w_rdy & hkey.i.ready
-        m.d.comb += [
-            self.ctx.ready.eq(ctxs.w_rdy & hkey.i.ready),
-            ctxs.w_en.eq(take_ctx), ctxs.w_data.eq(self.ctx.payload),
-            hkey.i.valid.eq(take_ctx), hkey.i.payload.key.eq(self.ctx.payload.key),
-            hkey.i.payload.block.eq(0),
-            *([hkey.i.payload.k128.eq(self.ctx.payload.k128)] if 128 in self._key_sizes else []),
-            hs.w_en.eq(hkey.o.valid), hs.w_data.eq(hkey.o.payload.block), hkey.o.ready.eq(hs.w_rdy),
-        ]
+        if self._h_in_ctx:
+            take_ctx = self.ctx.valid & ctxs.w_rdy & hs.w_rdy
+            m.d.comb += [
+                self.ctx.ready.eq(ctxs.w_rdy & hs.w_rdy),
+                ctxs.w_en.eq(take_ctx), ctxs.w_data.eq(self.ctx.payload),
+                hs.w_en.eq(take_ctx), hs.w_data.eq(self.ctx.payload.h),
+            ]
+        else:
+            m.submodules.hkey = hkey = Aes(user_shape=1, key_sizes=self._key_sizes, sbox=self._sbox)
+            take_ctx = self.ctx.valid & ctxs.w_rdy & hkey.i.ready
+            m.d.comb += [
+                self.ctx.ready.eq(ctxs.w_rdy & hkey.i.ready),
+                ctxs.w_en.eq(take_ctx), ctxs.w_data.eq(self.ctx.payload),
+                hkey.i.valid.eq(take_ctx), hkey.i.payload.key.eq(self.ctx.payload.key),
+                hkey.i.payload.block.eq(0),
+                *([hkey.i.payload.k128.eq(self.ctx.payload.k128)] if 128 in self._key_sizes else []),
+                hs.w_en.eq(hkey.o.valid), hs.w_data.eq(hkey.o.payload.block), hkey.o.ready.eq(hs.w_rdy),
+            ]
 
         # ---- issue: the beats, then (encrypt) the end slot ----------------------------
         ctx, beat = data.View(self._ctx, ctxs.r_data), self.i.payload

@@ -1,28 +1,33 @@
-"""KDF engine of docs/spec.md section 5: master key + ID + epoch in, 256-bit data key out.
+"""KDF engine of docs/spec.md section 5: master key + ID + epoch in, 256-bit data key out,
+with the GCM hash key of that data key.
 
 Two components:
 
-* :class:`Cmac2` — AES-256-CMAC of two complete one-block messages under one key:
+* :class:`Cmac2` — AES-256-CMAC of two complete one-block messages under one key,
   ``T_j = AES(K, M_j xor K1)``, ``K1 = dbl(AES(K, 0))`` (SP 800-38B with a complete
-  last block). Three AES operations per request, all through **one** shared, fully
-  pipelined :class:`hw.aes.Aes`: first ``L = AES(K, 0)``, then, when L returns, the
-  two message blocks on consecutive issue slots.
+  last block), and the GCM hash key ``H = AES(DK, 0^128)`` of the key the two blocks make
+  (``DK = T1 || T2``, or with ``k128`` the AES-128 key ``T1``). Four AES operations per
+  request, all through **one** shared, fully pipelined :class:`hw.aes.Aes` with a slot
+  schedule: ``L = AES(K, 0)``; when L returns, the two message blocks on consecutive
+  issue slots; when T2 returns, H. (H is what the GCM engine would otherwise compute in
+  an AES pipeline of its own: :class:`hw.gcm.Gcm` with ``h_in_ctx``.)
 * :class:`KdfEngine` — formats the two fixed-input blocks of the spec
   (``[i]_8 || "E0"/"E1" || 00 || ID8 || Epoch || 0100``) and runs :class:`Cmac2`;
   the data key is ``T_1 || T_2``.
 
-Throughput: one request every 3 cycles (3 AES slots each) when ``o`` is always ready;
-issue priority is second pass > new request, so a key never waits behind newer ones.
-Latency: 39 cycles from the request's transfer to the key's transfer when ``o`` is ready
-(two AES passes of 17 cycles, the L queue and the output FIFO; measured by
-tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
-Backpressure: at most ``depth`` requests are in flight (default 32, above the ~41-cycle
-round trip / 3 = 14 needed on average: with fewer credits, admission stalls in convoys
-and the rate drops, e.g. 3.06 cycles/key at depth 16); their results always fit the
-internal FIFOs, so the AES pipeline never stalls and ``i.ready`` never depends on
-``o.ready`` combinationally. Order: results leave in request order.
+Throughput: one request every 4 cycles (4 AES slots each) when ``o`` is always ready;
+issue priority is H > second block > first block > new request, so a key never waits
+behind newer ones. Latency: 58 cycles from the request's transfer to the key's transfer
+when ``o`` is ready (three AES passes of 17 cycles, the queues between them and the
+output FIFO; measured by tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
+Backpressure: at most ``depth`` requests are in flight (default 32, above the ~60-cycle
+round trip / 4 = 15 needed on average: with fewer credits, admission stalls in convoys
+and the rate drops); their results always fit the internal FIFOs, so the AES pipeline
+never stalls and ``i.ready`` never depends on ``o.ready`` combinationally. Order:
+results leave in request order.
 Byte order: 128/256-bit values are big-endian byte strings as integers
-(``int.from_bytes(b, "big")``): bits 255..248 are the first key octet.
+(``int.from_bytes(b, "big")``): bits 255..248 are the first key octet; ``h`` is the
+block ``AES(DK, 0)`` so read (the first octet in bits 127..120).
 """
 
 from __future__ import annotations
@@ -50,26 +55,39 @@ def fixed_block(i: int, kind, ident, epoch):
 
 
 class Cmac2(wiring.Component):
-    """AES-256-CMAC of two one-block messages per request (see module docstring).
+    """AES-256-CMAC of two one-block messages per request, and the hash key of the key
+    they make (see module docstring).
 
-    ``i.payload``: ``key`` (256), ``m1``, ``m2`` (128 each), ``tag`` (user, passed through).
-    ``o.payload``: ``t1``, ``t2`` (128 each), ``tag``.
+    ``i.payload``: ``key`` (256), ``m1``, ``m2`` (128 each), ``tag`` (user, passed
+    through), and with ``key_sizes=(128, 256)`` ``k128`` (1: H under the AES-128 key T1;
+    0: under the AES-256 key T1 || T2). ``o.payload``: ``t1``, ``t2``, ``h`` (128 each),
+    ``tag``. ``depth``: requests in flight (credits). ``sbox``: where the AES pipeline
+    keeps its S-boxes (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, tag_width: int = 1, depth: int = 32):
+    def __init__(self, tag_width: int = 1, depth: int = 32, key_sizes=(256,), sbox: str = "lut"):
+        self._sbox = sbox
         self._tag_width = tag_width
         self._depth = depth
-        self.req_layout = data.StructLayout({"key": 256, "m1": 128, "m2": 128, "tag": tag_width})
-        self.res_layout = data.StructLayout({"t1": 128, "t2": 128, "tag": tag_width})
+        self._key_sizes = tuple(sorted(key_sizes))
+        if self._key_sizes not in ((256,), (128, 256)):
+            raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
+        req = {"key": 256, "m1": 128, "m2": 128, "tag": tag_width}
+        if 128 in self._key_sizes:
+            req["k128"] = 1
+        self.req_layout = data.StructLayout(req)
+        self.res_layout = data.StructLayout({"t1": 128, "t2": 128, "h": 128, "tag": tag_width})
         super().__init__({"i": In(stream.Signature(self.req_layout)), "o": Out(stream.Signature(self.res_layout))})
 
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
+        k128_built = 128 in self._key_sizes
         slot_bits = max(1, (depth - 1).bit_length())
-        # AES sideband: which request slot, and which pass (l: L = AES(K, 0); else h2 ? T2 : T1)
-        user = data.StructLayout({"slot": slot_bits, "l": 1, "h2": 1})
-        m.submodules.aes = aes = Aes(user_shape=user)
+        # AES sideband: which request slot, and which pass: l (L = AES(K, 0)), h2 (T2),
+        # hk (H = AES(DK, 0)), none of them (T1)
+        user = data.StructLayout({"slot": slot_bits, "l": 1, "h2": 1, "hk": 1})
+        m.submodules.aes = aes = Aes(user_shape=user, key_sizes=self._key_sizes, sbox=self._sbox)
 
         # request contexts, written at admission, read when their L returns
         m.submodules.ctx = ctx = Memory(shape=self.req_layout, depth=depth, init=[])
@@ -77,19 +95,38 @@ class Cmac2(wiring.Component):
         ctx_r = ctx.read_port(domain="comb")
         # L results waiting for their second pass: slot and K1
         m.submodules.lq = lq = fifo.SyncFIFOBuffered(width=slot_bits + 128, depth=depth)
-        # finished tags; the request's user tag is read from ctx when T2 returns
+        # derived keys T1 || T2 by slot, written when T2 returns, read for the H pass and
+        # when H returns
+        m.submodules.dks = dks = Memory(shape=256, depth=depth, init=[])
+        dk_w = dks.write_port()
+        dk_issue = dks.read_port(domain="comb")
+        dk_done = dks.read_port(domain="comb")
+        # requests whose T2 returned, waiting for their H pass: slot and k128
+        m.submodules.hq = hq = fifo.SyncFIFOBuffered(width=slot_bits + 1, depth=depth)
+        # finished results; the request's user tag is read from ctx when H returns
         m.submodules.oq = oq = fifo.SyncFIFOBuffered(width=self.res_layout.size, depth=depth)
 
         admit_ptr = Signal(slot_bits)
         in_flight = Signal(range(depth + 1))
         second = Signal()  # T1 of the lq head issued, T2 next
         lq_slot, lq_k1 = lq.r_data[:slot_bits], lq.r_data[slot_bits:]
-        m.d.comb += ctx_r.addr.eq(lq_slot)
+        hq_slot, hq_k128 = hq.r_data[:slot_bits], hq.r_data[slot_bits]
+        m.d.comb += [ctx_r.addr.eq(lq_slot), dk_issue.addr.eq(hq_slot)]
 
-        # --- issue into the AES pipeline: second pass first, then new requests ---------
+        # --- issue into the AES pipeline: H, second block, first block, new request ----
         req = self.i.payload
         admit = Signal()
-        with m.If(second):
+        with m.If(hq.r_rdy):
+            m.d.comb += [
+                aes.i.valid.eq(1),
+                aes.i.payload.key.eq(dk_issue.data),
+                aes.i.payload.block.eq(0),
+                aes.i.payload.user.slot.eq(hq_slot),
+                aes.i.payload.user.hk.eq(1),
+                *([aes.i.payload.k128.eq(hq_k128)] if k128_built else []),
+                hq.r_en.eq(aes.i.ready),
+            ]
+        with m.Elif(second):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.key.eq(ctx_r.data.key),
@@ -130,13 +167,18 @@ class Cmac2(wiring.Component):
         res = aes.o.payload
         m.d.comb += aes.o.ready.eq(1)
         tag_r = ctx.read_port(domain="comb")
-        m.d.comb += tag_r.addr.eq(res.user.slot)
+        m.d.comb += [tag_r.addr.eq(res.user.slot), dk_done.addr.eq(res.user.slot),
+                     dk_w.addr.eq(res.user.slot), dk_w.data.eq(Cat(res.block, t1))]
         with m.If(aes.o.valid & res.user.l):
             m.d.comb += [lq.w_en.eq(1), lq.w_data.eq(Cat(res.user.slot, dbl(res.block)))]
-        with m.Elif(aes.o.valid & ~res.user.h2):
-            m.d.sync += t1.eq(res.block)
+        with m.Elif(aes.o.valid & res.user.hk):
+            m.d.comb += [oq.w_en.eq(1), oq.w_data.eq(Cat(dk_done.data[128:], dk_done.data[:128], res.block,
+                                                         tag_r.data.tag))]
+        with m.Elif(aes.o.valid & res.user.h2):
+            m.d.comb += [dk_w.en.eq(1), hq.w_en.eq(1),
+                         hq.w_data.eq(Cat(res.user.slot, tag_r.data.k128 if k128_built else 0))]
         with m.Elif(aes.o.valid):
-            m.d.comb += [oq.w_en.eq(1), oq.w_data.eq(Cat(t1, res.block, tag_r.data.tag))]
+            m.d.sync += t1.eq(res.block)
 
         # --- output --------------------------------------------------------------------
         m.d.comb += [self.o.valid.eq(oq.r_rdy), self.o.payload.eq(oq.r_data), oq.r_en.eq(self.o.ready)]
@@ -150,19 +192,21 @@ class KdfEngine(wiring.Component):
 
     ``i.payload``: ``mk`` (256), ``kind`` (1: 0 DeviceID, 1 ConnectionID), ``ident`` (64;
     a DeviceID in bits 31..0, bits 63..32 ignored), ``epoch`` (16), ``tag`` (user).
-    ``o.payload``: ``dk`` (256), ``tag``.
+    ``o.payload``: ``dk`` (256), ``h`` (128, the GCM hash key AES(DK, 0)), ``tag``.
+    ``depth`` as :class:`Cmac2`'s; ``sbox``: where the AES pipeline keeps its S-boxes.
     """
 
-    def __init__(self, tag_width: int = 1, depth: int = 32):
+    def __init__(self, tag_width: int = 1, depth: int = 32, sbox: str = "lut"):
         self._tag_width = tag_width
         self._depth = depth
+        self._sbox = sbox
         req = data.StructLayout({"mk": 256, "kind": 1, "ident": 64, "epoch": 16, "tag": tag_width})
-        res = data.StructLayout({"dk": 256, "tag": tag_width})
+        res = data.StructLayout({"dk": 256, "h": 128, "tag": tag_width})
         super().__init__({"i": In(stream.Signature(req)), "o": Out(stream.Signature(res))})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.cmac = cmac = Cmac2(self._tag_width, self._depth)
+        m.submodules.cmac = cmac = Cmac2(self._tag_width, self._depth, sbox=self._sbox)
         r = self.i.payload
         m.d.comb += [
             cmac.i.valid.eq(self.i.valid),
@@ -174,6 +218,7 @@ class KdfEngine(wiring.Component):
             self.o.valid.eq(cmac.o.valid),
             cmac.o.ready.eq(self.o.ready),
             self.o.payload.dk.eq(Cat(cmac.o.payload.t2, cmac.o.payload.t1)),
+            self.o.payload.h.eq(cmac.o.payload.h),
             self.o.payload.tag.eq(cmac.o.payload.tag),
         ]
         return m

@@ -29,9 +29,9 @@ Ports (``amaranth.lib.stream``, AXI-Stream lane order as :mod:`hw.datapath`):
 * ``drop_bad`` (in); ``stat_addr`` (in) / ``stat_data`` (out), :mod:`hw.counters`: one
   set of counters for the frames of both profiles (each code counted under its number).
 
-Throughput: one 16-octet beat per cycle; the CMAC engine derives one data key every 3
-cycles for either profile, so frames of at least 3 beats keep the line rate whatever the
-mix. Frames are stored whole (twice), ``2 * max_frame`` octets each.
+Throughput: one 16-octet beat per cycle; the CMAC engine derives one data key (and its
+GCM hash key) every 4 cycles for either profile, so frames of at least 4 beats keep the
+line rate whatever the mix. Frames are stored whole (twice), ``2 * max_frame`` octets each.
 """
 
 from __future__ import annotations
@@ -110,13 +110,14 @@ class MultiDecap(wiring.Component):
         ans = keys.r.payload
         t = data.View(MultiDesc, ans.tag)
         eesp_job = eesp_key_answer(m, ans, t.d.eesp)
-        psp_job, psp_key, psp_m1, psp_m2 = psp_key_request(m, phases, t.d.psp)
+        psp_job, psp_key, psp_m1, psp_m2, psp_k128 = psp_key_request(m, phases, t.d.psp)
         job = Signal(MultiDesc)
         m.d.comb += job.profile.eq(t.profile)
-        m.submodules.cmac = cmac = Cmac2(tag_width=MultiDesc.size)
+        m.submodules.cmac = cmac = Cmac2(tag_width=MultiDesc.size, key_sizes=(128, 256))
         c = cmac.i.payload
         with m.If(t.profile):
-            m.d.comb += [job.d.psp.eq(psp_job), c.key.eq(psp_key), c.m1.eq(psp_m1), c.m2.eq(psp_m2)]
+            m.d.comb += [job.d.psp.eq(psp_job), c.key.eq(psp_key), c.m1.eq(psp_m1), c.m2.eq(psp_m2),
+                         c.k128.eq(psp_k128)]
         with m.Else():
             p = t.d.eesp.p
             m.d.comb += [job.d.eesp.eq(eesp_job),
@@ -128,9 +129,9 @@ class MultiDecap(wiring.Component):
 
         # ---- open: the profile's job into the shared receive back half ----------------------
         done = data.View(MultiDesc, cmac.o.payload.tag)
-        t1, t2 = cmac.o.payload.t1, cmac.o.payload.t2
-        eesp_open = eesp_open_job(m, done.d.eesp, Cat(t2, t1))      # DK = T1 || T2 (spec 5)
-        psp_open = psp_open_job(m, done.d.psp, t1, t2)
+        t1, t2, h = cmac.o.payload.t1, cmac.o.payload.t2, cmac.o.payload.h
+        eesp_open = eesp_open_job(m, done.d.eesp, Cat(t2, t1), h)      # DK = T1 || T2 (spec 5)
+        psp_open = psp_open_job(m, done.d.psp, t1, t2, h)
         opened = Signal(OpenJob)
         m.d.comb += opened.eq(Mux(done.profile, psp_open, eesp_open))
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, NextHeaderUser,
@@ -166,7 +167,7 @@ class MultiEncap(wiring.Component):
     ``stat_data`` (:mod:`hw.counters`; address 9 counts refused context and SA writes,
     both when both are refused on one cycle).
 
-    Throughput: one 16-octet beat per cycle out; one data key every 3 cycles for either
+    Throughput: one 16-octet beat per cycle out; one data key every 4 cycles for either
     profile. Frames are stored whole once, ``2 * max_frame`` octets.
     """
 
@@ -223,13 +224,13 @@ class MultiEncap(wiring.Component):
         eesp_code, eesp_state = eesp_send_check(m, t.d.eesp, ctxs, ans, G)
         psp_code, co, sa = psp_send_check(m, t.d.psp, sas, phases, chained=False)
         code = Mux(t.profile, psp_code, eesp_code)
-        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size)
+        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256))
         job = Signal(Job)
         c = cmac.i.payload
         m.d.comb += [job.profile.eq(t.profile), job.code.eq(code), job.d.eq(t.d)]
         with m.If(t.profile):
             m.d.comb += [job.s.psp.sa.eq(sa), job.s.psp.co.eq(co),
-                         Cat(c.key, c.m1, c.m2).eq(Cat(*psp_kdf_input(phases, code == 0, sa.spi, sa.version)))]
+                         Cat(c.key, c.m1, c.m2, c.k128).eq(Cat(*psp_kdf_input(phases, code == 0, sa.spi, sa.version)))]
         with m.Else():
             ctx = eesp_state.ctx
             m.d.comb += [job.s.eesp.eq(eesp_state),
@@ -244,9 +245,9 @@ class MultiEncap(wiring.Component):
 
         # ---- seal: the profile's job into the shared send back half ------------------------
         j = data.View(Job, cmac.o.payload.tag)
-        t1, t2 = cmac.o.payload.t1, cmac.o.payload.t2
-        eesp_seal = eesp_seal_job(m, j.d.eesp, j.s.eesp, j.code, Cat(t2, t1))      # DK = T1 || T2 (spec 5)
-        psp_seal = psp_seal_job(m, j.d.psp, j.s.psp.sa, j.s.psp.co, j.code, t1, t2)
+        t1, t2, h = cmac.o.payload.t1, cmac.o.payload.t2, cmac.o.payload.h
+        eesp_seal = eesp_seal_job(m, j.d.eesp, j.s.eesp, j.code, Cat(t2, t1), h)      # DK = T1 || T2 (spec 5)
+        psp_seal = psp_seal_job(m, j.d.psp, j.s.psp.sa, j.s.psp.co, j.code, t1, t2, h)
         sealed = Signal(SealJob)
         m.d.comb += sealed.eq(Mux(j.profile, psp_seal, eesp_seal))
         ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256))

@@ -29,9 +29,9 @@ beat but a frame's last full):
 
 Key per frame: the SPI's phase key into the CMAC engine with the two fixed-input
 blocks of spec 13.2 (L = 128 or 256 in both); version 0 uses the first block's output
-as an AES-128 key, version 1 both. Throughput: one 16-octet beat per cycle; the CMAC
-engine derives one key every 3 cycles, so frames of at least 3 beats keep the line
-rate. Frames are stored whole (decap twice, encap once), ``2 * max_frame`` octets each.
+as an AES-128 key, version 1 both; the same pipeline computes the key's GCM hash key
+(:class:`hw.kdf.Cmac2`). Throughput: one 16-octet beat per cycle; the CMAC engine
+derives one key every 4 cycles, so frames of at least 4 beats keep the line rate. Frames are stored whole (decap twice, encap once), ``2 * max_frame`` octets each.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def _header_fields(octets):
 
 def psp_kdf_input(phases, ok, spi, version):
     """A frame's CMAC request (spec 13.2): (its phase's key, 0 unless ``ok``: a refused
-    frame derives nothing; block 1; block 2)."""
-    return Mux(ok, phases[spi[31]].key, 0), psp_block(1, version, spi), psp_block(2, version, spi)
+    frame derives nothing; block 1; block 2; ``k128``, its key is AES-128 (version 0))."""
+    return Mux(ok, phases[spi[31]].key, 0), psp_block(1, version, spi), psp_block(2, version, spi), ~version
 
 
 #: What travels with a received PSP frame from its header to its output.
@@ -130,7 +130,7 @@ def psp_check(m, cap, ended):
 def psp_key_request(m, phases, d):
     """Step 2: rule 8 and the CMAC request of the frame whose :data:`PspDesc` is ``d``.
     Returns (the :data:`PspDesc` with its code, the phase's key (0 for a refused frame:
-    it derives nothing), the two blocks of spec 13.2)."""
+    it derives nothing), the two blocks of spec 13.2, ``k128``)."""
     h = _header_fields([d.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
     job = Signal(PspDesc)
     m.d.comb += [job.eq(d), job.code.eq(Mux(d.code != 0, d.code,
@@ -138,15 +138,15 @@ def psp_key_request(m, phases, d):
     return (job, *psp_kdf_input(phases, job.code == 0, h["spi"], h["version"][0]))
 
 
-def psp_open_job(m, done, t1, t2):
+def psp_open_job(m, done, t1, t2, h):
     """Step 3: the :data:`hw.datapath.OpenJob` of a frame (``done``: its :data:`PspDesc`;
-    ``t1``, ``t2``: its CMAC blocks, spec 13.2) for :func:`hw.datapath.open_frames`: the
+    ``t1``, ``t2``: its CMAC blocks, spec 13.2; ``h`` its key's hash key) for :func:`hw.datapath.open_frames`: the
     key of its version, nonce SPI || IV, AAD from O, the header and extension removed,
     the verdict with Next Header, SPI and the clear words after the extension."""
     g = _header_fields([done.hdr[8 * j: 8 * j + 8] for j in range(HDR)])
     opened = Signal(OpenJob)
     m.d.comb += [
-        opened.key.eq(Cat(t2, t1)), opened.k128.eq(~g["version"][0]),
+        opened.key.eq(Cat(t2, t1)), opened.k128.eq(~g["version"][0]), opened.h.eq(h),
         opened.nonce.eq(Cat(g["iv"], g["spi"])),
         opened.aad.eq(done.o), opened.text.eq(done.o + HDR + Cat(Const(0, 2), g["co"])),
         opened.drop.eq(done.o + HDR + Cat(Const(0, 3), (g["ext"] - 1)[:8])), opened.n.eq(done.n),
@@ -187,20 +187,22 @@ class PspDecap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=PspDesc.size, depth=8)
-        m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size)
+        m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size, key_sizes=(128, 256))
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr])
         frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         phases = psp_master_keys(m, self.mkwr, open_)
         m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(psp_check(m, cap, ended))]
 
         # ---- rule 8 (the phase's key) and the KDF ----------------------------------------
-        job, key, m1, m2 = psp_key_request(m, phases, data.View(PspDesc, descs.r_data))
+        job, key, m1, m2, k128 = psp_key_request(m, phases, data.View(PspDesc, descs.r_data))
         m.d.comb += [cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready),
                      cmac.i.payload.key.eq(key), cmac.i.payload.m1.eq(m1), cmac.i.payload.m2.eq(m2),
+                     cmac.i.payload.k128.eq(k128),
                      cmac.i.payload.tag.eq(job)]
 
         # ---- rule 9 and the rest: the shared receive back half ----------------------------
-        opened = psp_open_job(m, data.View(PspDesc, cmac.o.payload.tag), cmac.o.payload.t1, cmac.o.payload.t2)
+        r = cmac.o.payload
+        opened = psp_open_job(m, data.View(PspDesc, r.tag), r.t1, r.t2, r.h)
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, self._user,
                                     key_sizes=(128, 256))
         m.d.comb += cmac.o.ready.eq(ready)
@@ -251,7 +253,7 @@ class PspEncap(wiring.Component):
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
-        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size)
+        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256))
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr, self.sawr])
         frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         m.d.comb += descs.w_data.eq(psp_send_fields(m, self._sas, side, n_now, ended, self._chained))
@@ -265,13 +267,14 @@ class PspEncap(wiring.Component):
         c = cmac.i.payload
         m.d.comb += [job.d.eq(d), job.sa.eq(sa), job.co.eq(co), job.code.eq(code),
                      cmac.i.valid.eq(descs.r_rdy), descs.r_en.eq(cmac.i.ready), c.tag.eq(job),
-                     Cat(c.key, c.m1, c.m2).eq(Cat(*psp_kdf_input(phases, code == 0, sa.spi, sa.version)))]
+                     Cat(c.key, c.m1, c.m2, c.k128).eq(Cat(*psp_kdf_input(phases, code == 0, sa.spi, sa.version)))]
         spend = cmac.i.valid & cmac.i.ready & (code == 0)
         sa_refused = psp_sa_spend(m, self.sawr, sas, spend, d.sa, open_)
 
         # ---- seal: header and VC inserted at O, GCM, egress --------------------------------
         j = data.View(Job, cmac.o.payload.tag)
-        sealed = psp_seal_job(m, j.d, j.sa, j.co, j.code, cmac.o.payload.t1, cmac.o.payload.t2)
+        r = cmac.o.payload
+        sealed = psp_seal_job(m, j.d, j.sa, j.co, j.code, r.t1, r.t2, r.h)
         ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256))
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
@@ -341,16 +344,16 @@ def psp_send_check(m, d, sas, phases, chained: bool):
     return code, co[:6], sa
 
 
-def psp_seal_job(m, d, sa, co, code, t1, t2):
+def psp_seal_job(m, d, sa, co, code, t1, t2, h):
     """The :data:`hw.datapath.SealJob` of a PSP frame (``d`` its send descriptor, ``sa``
     its SA as its IV was taken, ``co`` its crypt offset, ``code``, ``t1`` / ``t2`` its CMAC
-    blocks): header (and VC) at O, AAD header + 4 CO octets, nonce SPI || IV."""
+    blocks, ``h`` its key's hash key): header (and VC) at O, AAD header + 4 CO octets, nonce SPI || IV."""
     hdr = Cat(d.nh, Cat(Mux(sa.v, 2, 1), Const(0, 6)), Cat(co, Const(0, 2)),
               Cat(Const(1, 1), sa.v, sa.version, Const(0, 5)),
               *octets_of(sa.spi, 4), *octets_of(sa.next_iv[:64], 8), *octets_of(sa.vc, 8))
     job = Signal(SealJob)
     m.d.comb += [
-        job.key.eq(Cat(t2, t1)), job.k128.eq(~sa.version), job.nonce.eq(Cat(sa.next_iv[:64], sa.spi)),
+        job.key.eq(Cat(t2, t1)), job.k128.eq(~sa.version), job.h.eq(h), job.nonce.eq(Cat(sa.next_iv[:64], sa.spi)),
         job.at.eq(d.o), job.n.eq(d.n), job.hdr.eq(hdr), job.hdr_len.eq(HDR + Mux(sa.v, VC, 0)),
         job.aad.eq(d.o), job.text.eq(d.o + HDR + Cat(Const(0, 2), co)),
         job.v.code.eq(code), job.v.o.eq(refused_cut(d.o, d.n)), job.v.n.eq(ALL),

@@ -10,7 +10,8 @@ Environment: ``GCM_N`` random packets; ``GCM_RESULTS`` a file for the benchmark;
 ``GCM_KEYS`` the build's key sizes ("256" or "128,256"): with AES-128 the NIST records
 of both sizes run mixed, and random packets pick their key size; ``GCM_NIST_STEP`` k and
 ``GCM_NIST_FIRST`` f: records f, f + k, f + 2k, ... of each file (FAIL records among
-them), default all.
+them), default all; ``GCM_H_IN_CTX`` 1: the build takes H with the context (the bench
+gives ``cryptography``'s AES(K, 0^128)).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hw.gcm import EXTRA_CYCLES, Kind, beat_layout, ctx_layout, out_layout
+from tb.golden import hash_key
 from tb.nist import load_rsp
 from tb.stream import Source, pack, start_bench, unpack
 
@@ -34,7 +36,8 @@ SIZES = tuple(int(s) for s in os.environ.get("GCM_KEYS", "256").split(","))
 NIST_STEP = int(os.environ.get("GCM_NIST_STEP", "1"))
 NIST_FIRST = int(os.environ.get("GCM_NIST_FIRST", "0"))
 BENCH_PACKETS = int(os.environ.get("GCM_BENCH_PACKETS", "24"))
-CTX = ctx_layout(SIZES)
+H_IN_CTX = os.environ.get("GCM_H_IN_CTX") == "1"
+CTX = ctx_layout(SIZES, H_IN_CTX)
 SIDE = 8
 IN = beat_layout(SIDE)
 OUT = out_layout(SIDE)
@@ -148,7 +151,8 @@ class Bench:
             want += expected_beats(p, n % 256)
         ctx = cocotb.start_soon(self.ctx_src.send([
             pack(CTX, key=int.from_bytes(p.key.ljust(32, b"\0"), "big"), nonce=int.from_bytes(p.nonce, "big"),
-                 decrypt=int(p.decrypt), **({"k128": int(len(p.key) == 16)} if 128 in SIZES else {}))
+                 decrypt=int(p.decrypt), **({"k128": int(len(p.key) == 16)} if 128 in SIZES else {}),
+                 **({"h": hash_key(p.key)} if H_IN_CTX else {}))
             for p in packets]))
         data = cocotb.start_soon(self.src.send(beats))
         await sink.wait_for(first + len(want), 40 * len(want) + 500)

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import pytest
 
-from hw.aes import LATENCY, RCON, SBOX, Aes
+from hw.aes import LATENCY, RCON, SBOX, SBOX_STYLES, Aes
 
 
 def _ecb(key: bytes, block: bytes) -> bytes:
@@ -112,22 +112,25 @@ def _check(cases, got, user_width=8):
 SIZES = {"aes256": ((256,), [32]), "aes128+256": ((128, 256), [16, 32])}
 
 
+@pytest.mark.parametrize("sbox", SBOX_STYLES)
 @pytest.mark.parametrize("build", SIZES)
-def test_core_new_key_every_block_full_rate(build: str) -> None:
-    """Any mix of key sizes, a new key every block: one block per cycle, LATENCY for both."""
+def test_core_new_key_every_block_full_rate(build: str, sbox: str) -> None:
+    """Any mix of key sizes, a new key every block: one block per cycle, LATENCY for both,
+    with the S-boxes in LUTs or in block RAM."""
     sizes, lengths = SIZES[build]
     rng = random.Random(11)
     cases = [(rng.randbytes(rng.choice(lengths)), rng.randbytes(16)) for _ in range(40)]
-    got, sent = _simulate(cases, idle=0.0, stall=0.0, seed=1, dut=Aes(user_shape=8, key_sizes=sizes))
+    got, sent = _simulate(cases, idle=0.0, stall=0.0, seed=1, dut=Aes(user_shape=8, key_sizes=sizes, sbox=sbox))
     _check(cases, got)
     assert sent == list(range(sent[0], sent[0] + len(cases))), "input refused while the sink was ready"
     assert [c for _, _, c in got] == [s + LATENCY for s in sent], "latency / one block per cycle"
 
 
-def test_core_idle_source_and_stalling_sink() -> None:
+@pytest.mark.parametrize("sbox", SBOX_STYLES)
+def test_core_idle_source_and_stalling_sink(sbox: str) -> None:
     rng = random.Random(12)
     cases = [(rng.randbytes(rng.choice([16, 32])), rng.randbytes(16)) for _ in range(60)]
-    got, _ = _simulate(cases, idle=0.3, stall=0.5, seed=2)
+    got, _ = _simulate(cases, idle=0.3, stall=0.5, seed=2, dut=Aes(user_shape=8, key_sizes=(128, 256), sbox=sbox))
     _check(cases, got)
 
 
@@ -148,3 +151,9 @@ def test_key_sizes_validated() -> None:
     for bad in [(128,), (192, 256), (), (512,)]:
         with pytest.raises(ValueError, match="key_sizes"):
             Aes(key_sizes=bad)
+
+
+def test_sbox_style_validated() -> None:
+    for bad in ["rom", "BRAM", None]:
+        with pytest.raises(ValueError, match="sbox"):
+            Aes(sbox=bad)

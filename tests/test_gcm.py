@@ -17,19 +17,24 @@ NIST_FIRST = {"icarus": 1, "verilator": 0}     # together every other record
 BENCH_PACKETS = {"icarus": 6, "verilator": 24}
 
 
-#: the two-size build under both simulators; the AES-256-only build runs, under both,
-#: inside every EESP top (2000 random frames a top under Verilator), not on its own
-BUILDS = [pytest.param((128, 256), s, id=f"aes128+256-{s}") for s in SIMULATORS]
+#: the two-size build with its own hash-key pipeline (the ESP tops') under both
+#: simulators, and with H in the context (the EESP and PSP tops', whose KDF pipeline
+#: computes H) under Verilator; the AES-256-only build with H in the context runs, under
+#: both, inside every EESP top (2000 random frames a top under Verilator), not on its own
+BUILDS = [pytest.param((128, 256), False, s, id=f"aes128+256-{s}") for s in SIMULATORS]
+BUILDS.append(pytest.param((128, 256), True, "verilator", id="aes128+256-h_in_ctx-verilator"))
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("sizes,simulator", BUILDS)
-def test_gcm(simulator: str, sizes: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("sizes,h_in_ctx,simulator", BUILDS)
+def test_gcm(simulator: str, sizes: tuple[int, ...], h_in_ctx: bool) -> None:
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
-    name = "gcm" + "_".join(map(str, sizes))
-    run(Gcm(side_width=8, key_sizes=sizes), name=name, test_module="tb.gcm_tb", simulator=simulator,
+    name = "gcm" + "_".join(map(str, sizes)) + ("_hctx" if h_in_ctx else "")
+    run(Gcm(side_width=8, key_sizes=sizes, h_in_ctx=h_in_ctx), name=name, test_module="tb.gcm_tb",
+        simulator=simulator,
         extra_env={"GCM_N": str(COUNTS[simulator]), "GCM_KEYS": ",".join(map(str, sizes)),
+                   "GCM_H_IN_CTX": str(int(h_in_ctx)),
                    "GCM_NIST_STEP": str(NIST_STEP[simulator]), "GCM_NIST_FIRST": str(NIST_FIRST[simulator]),
                    "GCM_BENCH_PACKETS": str(BENCH_PACKETS[simulator]),
                    "GCM_RESULTS": str(results / f"{name}_{simulator}.txt")})
