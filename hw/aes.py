@@ -74,7 +74,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "sbox_table"]
+__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "check_sbox", "sbox_table"]
 
 LATENCY = 17
 #: where the data path's S-boxes are: asynchronous LUT ROM reads, or block RAM
@@ -153,6 +153,14 @@ def _mix_columns(octets):
             ^ _join(_rot_columns(octets, 2)) ^ _join(_rot_columns(octets, 3)))
 
 
+def check_sbox(sbox: str) -> str:
+    """``sbox`` if it is one of :data:`SBOX_STYLES`, else ValueError (a top checks its
+    parameter when it is made, not when its AES pipelines are)."""
+    if sbox not in SBOX_STYLES:
+        raise ValueError(f"sbox must be one of {SBOX_STYLES}, not {sbox!r}")
+    return sbox
+
+
 class Aes(wiring.Component):
     """Fully pipelined AES encryption, any key (and, with AES-128 built in, any key size)
     per block (see module docstring).
@@ -170,9 +178,7 @@ class Aes(wiring.Component):
         key_sizes = tuple(sorted(key_sizes))
         if key_sizes not in ((256,), (128, 256)):
             raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
-        if sbox not in SBOX_STYLES:
-            raise ValueError(f"sbox must be one of {SBOX_STYLES}, not {sbox!r}")
-        self._sbox = sbox
+        self._sbox = check_sbox(sbox)
         self._user_shape = user_shape
         self._aes128 = key_sizes == (128, 256)
         fields = {"key": 256, "block": 128, "user": user_shape}
@@ -182,6 +188,11 @@ class Aes(wiring.Component):
             "i": In(stream.Signature(data.StructLayout(fields))),
             "o": Out(stream.Signature(data.StructLayout({"block": 128, "user": user_shape}))),
         })
+
+    @property
+    def sbox(self) -> str:
+        """Where the data path's S-boxes are: ``"lut"`` or ``"bram"``."""
+        return self._sbox
 
     def elaborate(self, platform):
         m = Module()

@@ -1,6 +1,7 @@
 """``eesp``: the project's command line.
 
-``eesp verilog [DESIGN ...] [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]``
+``eesp verilog [DESIGN ...] [--out DIR] [--groups G] [--contexts C] [--sas S] [--window W] [--max-frame N]
+[--sbox lut|bram]``
 writes the Verilog (of the designs named, default all) of the eleven top levels (``decap.sv``, ``encap.sv``, ``proxy.sv``,
 ``espdecap.sv``, ``espencap.sv``, ``pspdecap.sv``, ``pspencap.sv``, the proxies between
 profiles ``e2p.sv`` (EESP -> PSP) and ``p2e.sv`` (PSP -> EESP), and ``multidecap.sv`` and
@@ -30,7 +31,7 @@ import sys
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
-from .aes import Aes
+from .aes import SBOX_STYLES, Aes
 from .axi import AxiTop
 from .endpoint import Decap, Encap
 from .esp import EspDecap, EspEncap
@@ -47,36 +48,42 @@ from .verilog import to_verilog
 __all__ = ["main", "designs", "ports", "fields", "register_maps"]
 
 
-def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: int = 64
+def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: int = 64, sbox: str = "lut"
             ) -> dict[str, tuple[object, dict]]:
     """name -> (factory of the component, parameters) of everything ``eesp verilog`` writes
-    (factories: only the designs asked for are built)."""
+    (factories: only the designs asked for are built); ``sbox`` reaches every design
+    with AES pipelines (:class:`hw.aes.Aes`)."""
     return {
-        "espdecap": (lambda: EspDecap(sas=sas, window=window, max_frame=max_frame),
-                     {"sas": sas, "window": window, "max_frame": max_frame}),
-        "espencap": (lambda: EspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
-        "decap": (lambda: Decap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
-        "axi_decap": (lambda: AxiTop(Decap(groups=groups, max_frame=max_frame)),
-                      {"groups": groups, "max_frame": max_frame, "wraps": "decap"}),
-        "encap": (lambda: Encap(groups=groups, contexts=contexts, max_frame=max_frame),
-                  {"groups": groups, "contexts": contexts, "max_frame": max_frame}),
-        "proxy": (lambda: Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame),
-                  {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame}),
-        "e2p": (lambda: EespToPsp(groups=groups, sas=sas, max_frame=max_frame),
-                {"groups": groups, "sas": sas, "max_frame": max_frame}),
-        "p2e": (lambda: PspToEesp(groups=groups, contexts=contexts, max_frame=max_frame),
-                {"groups": groups, "contexts": contexts, "maps": 8, "max_frame": max_frame}),
-        "multidecap": (lambda: MultiDecap(groups=groups, max_frame=max_frame), {"groups": groups, "max_frame": max_frame}),
-        "multiencap": (lambda: MultiEncap(groups=groups, contexts=contexts, sas=sas, max_frame=max_frame),
-                       {"groups": groups, "contexts": contexts, "sas": sas, "max_frame": max_frame}),
-        "pspdecap": (lambda: PspDecap(max_frame=max_frame), {"max_frame": max_frame}),
-        "pspencap": (lambda: PspEncap(sas=sas, max_frame=max_frame), {"sas": sas, "max_frame": max_frame}),
-        "gcm": (lambda: Gcm(side_width=8), {"side_width": 8}),
-        "gcm128": (lambda: Gcm(side_width=8, key_sizes=(128, 256)), {"side_width": 8, "key_sizes": "128,256"}),
-        "kdf": (lambda: KdfEngine(tag_width=8), {"tag_width": 8, "depth": 32}),
-        "aes256": (lambda: Aes(user_shape=16), {"user_width": 16}),
-        "aes256_bram": (lambda: Aes(user_shape=16, sbox="bram"), {"user_width": 16, "sbox": "bram"}),
-        "aes128": (lambda: Aes(user_shape=16, key_sizes=(128, 256)), {"user_width": 16, "key_sizes": "128,256"}),
+        "espdecap": (lambda: EspDecap(sas=sas, window=window, max_frame=max_frame, sbox=sbox),
+                     {"sas": sas, "window": window, "max_frame": max_frame, "sbox": sbox}),
+        "espencap": (lambda: EspEncap(sas=sas, max_frame=max_frame, sbox=sbox),
+                     {"sas": sas, "max_frame": max_frame, "sbox": sbox}),
+        "decap": (lambda: Decap(groups=groups, max_frame=max_frame, sbox=sbox),
+                  {"groups": groups, "max_frame": max_frame, "sbox": sbox}),
+        "axi_decap": (lambda: AxiTop(Decap(groups=groups, max_frame=max_frame, sbox=sbox)),
+                      {"groups": groups, "max_frame": max_frame, "wraps": "decap", "sbox": sbox}),
+        "encap": (lambda: Encap(groups=groups, contexts=contexts, max_frame=max_frame, sbox=sbox),
+                  {"groups": groups, "contexts": contexts, "max_frame": max_frame, "sbox": sbox}),
+        "proxy": (lambda: Proxy(groups_a=groups, groups_b=groups, contexts=contexts, max_frame=max_frame, sbox=sbox),
+                  {"groups_a": groups, "groups_b": groups, "contexts": contexts, "max_frame": max_frame, "sbox": sbox}),
+        "e2p": (lambda: EespToPsp(groups=groups, sas=sas, max_frame=max_frame, sbox=sbox),
+                {"groups": groups, "sas": sas, "max_frame": max_frame, "sbox": sbox}),
+        "p2e": (lambda: PspToEesp(groups=groups, contexts=contexts, max_frame=max_frame, sbox=sbox),
+                {"groups": groups, "contexts": contexts, "maps": 8, "max_frame": max_frame, "sbox": sbox}),
+        "multidecap": (lambda: MultiDecap(groups=groups, max_frame=max_frame, sbox=sbox),
+                       {"groups": groups, "max_frame": max_frame, "sbox": sbox}),
+        "multiencap": (lambda: MultiEncap(groups=groups, contexts=contexts, sas=sas, max_frame=max_frame, sbox=sbox),
+                       {"groups": groups, "contexts": contexts, "sas": sas, "max_frame": max_frame, "sbox": sbox}),
+        "pspdecap": (lambda: PspDecap(max_frame=max_frame, sbox=sbox), {"max_frame": max_frame, "sbox": sbox}),
+        "pspencap": (lambda: PspEncap(sas=sas, max_frame=max_frame, sbox=sbox),
+                     {"sas": sas, "max_frame": max_frame, "sbox": sbox}),
+        "gcm": (lambda: Gcm(side_width=8, sbox=sbox), {"side_width": 8, "sbox": sbox}),
+        "gcm128": (lambda: Gcm(side_width=8, key_sizes=(128, 256), sbox=sbox),
+                   {"side_width": 8, "key_sizes": "128,256", "sbox": sbox}),
+        "kdf": (lambda: KdfEngine(tag_width=8, sbox=sbox), {"tag_width": 8, "depth": 32, "sbox": sbox}),
+        "aes256": (lambda: Aes(user_shape=16, sbox=sbox), {"user_width": 16, "sbox": sbox}),
+        "aes128": (lambda: Aes(user_shape=16, key_sizes=(128, 256), sbox=sbox),
+                   {"user_width": 16, "key_sizes": "128,256", "sbox": sbox}),
         "ghash": (lambda: Ghash(), {}),
         "keytable": (lambda: KeyTable(groups=groups, tag_shape=8), {"groups": groups, "tag_width": 8}),
     }
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--sas", type=int, default=8, help="SA table entries of the ESP tops (default 8)")
         parser.add_argument("--window", type=int, default=64, help="anti-replay window of the ESP decap (default 64)")
         parser.add_argument("--max-frame", type=int, default=2048, help="largest frame in octets (default 2048)")
+        parser.add_argument("--sbox", choices=SBOX_STYLES, default="lut",
+                            help="where the AES pipelines keep their S-boxes: LUTs (default) or block RAM")
     args = ap.parse_args(argv)
     if args.cmd == "registers":
         from .regmap import c_header, markdown
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{name} must be at least {low}")
     if args.max_frame >= 1 << 16:
         ap.error("--max-frame must be below 65536 (16-bit frame lengths)")
-    every = designs(args.groups, args.contexts, args.max_frame, args.sas, args.window)
+    every = designs(args.groups, args.contexts, args.max_frame, args.sas, args.window, args.sbox)
     unknown = sorted(set(args.designs + getattr(args, "pnr", []) + getattr(args, "per_module", [])) - set(every))
     if unknown:
         ap.error(f"no such designs: {unknown} (known: {sorted(every)})")

@@ -364,7 +364,7 @@ def _fork(m, job, job_valid, key_sizes, **queues):
     return all_room, fifos
 
 
-def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256,)):
+def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256,), sbox="lut"):
     """The back half of every receive top: opens the stored ``frames`` (FIFO of
     :data:`FrameBeat`, one frame after another) in the order of their jobs (``job``, an
     :data:`OpenJob`, offered while ``job_valid``; a job whose ``v.code`` is not 0 is
@@ -389,7 +389,7 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
 
     # ---- realign into GCM beats: PASS | AAD | TEXT | TAG --------------------------------
     m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
-    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True, sbox=sbox)
     frames_to_segmenter(m, frames, regions, segq)
     beats_to_gcm(m, regions.o, gcm, ctxq, [Kind.PASS, Kind.AAD, Kind.TEXT, Kind.TAG], decrypt=1)
 
@@ -424,7 +424,7 @@ def open_frames(m, top, frames, job, job_valid, depth: int, user, key_sizes=(256
     return all_room, egress
 
 
-def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
+def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,), sbox="lut"):
     """The back half of the EESP and PSP send tops: seals the stored ``frames`` (FIFO of
     :data:`FrameBeat`) in the order of their jobs (``job``, a :data:`SealJob`, offered
     while ``job_valid``): ``F[0..at) || hdr || F[at..n)``, of which ``[aad .. text)`` is
@@ -452,7 +452,7 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,)):
     m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
     m.submodules.skid = skid = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=4)
     m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
-    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True)
+    m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True, sbox=sbox)
     frames_to_segmenter(m, frames, seg, segq)
     wiring.connect(m, seg.o, ins.i)
     m.d.comb += [

@@ -43,6 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
+from .aes import check_sbox
 from .counters import wire_stats
 from .datapath import (ALL, InUser, LEN, MAX_FRAME, OpenJob, OutUser, SealJob, control_ports, first_code, gated,
                        octets_of, open_frames, receive_ingress, refused_cut, seal_frames, send_ingress, store_depth,
@@ -112,9 +113,12 @@ def eesp_open_job(m, done, dk, h):
 class Decap(wiring.Component):
     """Receive side of the endpoint (see module docstring). ``meta``: ``m.user`` is
     :data:`MetaUser` (the error code and the frame's O, trust group, COffset and IOffset,
-    on every beat) instead of :data:`OutUser`."""
+    on every beat) instead of :data:`OutUser`.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME, meta: bool = False):
+    def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME, meta: bool = False, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._groups = groups
         self._meta = meta
         self._max_frame = max_frame
@@ -138,7 +142,7 @@ class Decap(wiring.Component):
         m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(eesp_check(m, cap, ended))]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
-        m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size)
+        m.submodules.kdf = kdf = KdfEngine(tag_width=Desc.size, sbox=self._sbox)
         d = data.View(Desc, descs.r_data)
         gated(m, self.wr, keys.wr, open_)
         eesp_key_query(m, keys, d)
@@ -155,7 +159,8 @@ class Decap(wiring.Component):
 
         # ---- open: GCM, header removed, held until the tag, released by the verdict -------
         opened = eesp_open_job(m, data.View(Desc, kdf.o.payload.tag), kdf.o.payload.dk, kdf.o.payload.h)
-        ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser)
+        ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser,
+                                    sbox=self._sbox)
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
         return m
@@ -231,9 +236,12 @@ class Encap(wiring.Component):
     (COUNTER_EXHAUSTED). A refused frame spends no counter value and derives no key: its
     KDF and GCM inputs are zero. The header takes the group's Root Key ID and current
     tags when K = 1 (spec 4.3).
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME, chained: bool = False):
+    def __init__(self, groups: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME,
+                 chained: bool = False, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._groups = groups
         self._max_frame = max_frame
         self._chained = chained
@@ -260,7 +268,7 @@ class Encap(wiring.Component):
         ctxs = eesp_contexts(m, self, self._groups, self._contexts)
 
         # ---- key lookup of the sender's group, then checks and the counter -------------------
-        m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size)
+        m.submodules.kdf = kdf = KdfEngine(tag_width=Job.size, sbox=self._sbox)
         d = data.View(EDesc, descs.r_data)
         gated(m, self.wr, keys.wr, open_)
         eesp_send_query(m, keys, ctxs, d)
@@ -283,7 +291,7 @@ class Encap(wiring.Component):
         # ---- seal: header inserted at O, GCM, egress ---------------------------------------
         j = data.View(Job, kdf.o.payload.tag)
         sealed = eesp_seal_job(m, j.d, j.s, j.code, kdf.o.payload.dk, kdf.o.payload.h)
-        ready, egress = seal_frames(m, self, frames, sealed, kdf.o.valid)
+        ready, egress = seal_frames(m, self, frames, sealed, kdf.o.valid, sbox=self._sbox)
         m.d.comb += kdf.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m

@@ -48,6 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
+from .aes import check_sbox
 from .counters import STAT, wire_stats
 from .datapath import (ALL, Egress, ICV, InUser, LEN, MAX_FRAME, NextHeaderUser, OutUser, Verdict, beats_to_gcm,
                        control_ports, frames_to_segmenter, from_octets, receive_ingress, refused_cut, release,
@@ -139,9 +140,12 @@ class _Window:
 class EspDecap(wiring.Component):
     """ESP receive side (see module docstring). ``sas``: SA table entries; ``window``:
     anti-replay window size W (>= 64, RFC 4303 section 3.4.3); ``max_frame`` as
-    :class:`hw.endpoint.Decap`."""
+    :class:`hw.endpoint.Decap`.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, sas: int = 8, window: int = 64, max_frame: int = MAX_FRAME):
+    def __init__(self, sas: int = 8, window: int = 64, max_frame: int = MAX_FRAME, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         if window < 64:
             raise ValueError(f"replay window {window} < 64 (RFC 4303 section 3.4.3)")
         if sas < 1:
@@ -222,7 +226,7 @@ class EspDecap(wiring.Component):
         # ---- GCM: AAD beat first, then PASS (outer) | PASS (SPI, SN, IV) | TEXT | TAG ----
         m.submodules.regions = regions = RegionPacker(4, len_bits=LEN)
         m.submodules.prep = prep = Prepender(cls_bits=2)
-        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
+        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256), sbox=self._sbox)
         frames_to_segmenter(m, frames, regions, rpq)
         kinds = Array([k.value for k in (Kind.PASS, Kind.PASS, Kind.TEXT, Kind.TAG)])
         ab = data.View(FrameBeat, aadq.r_data)
@@ -366,9 +370,11 @@ class EspEncap(wiring.Component):
     Throughput: one beat a cycle on ``m`` while the input keeps up; per frame the input
     side spends a cycle on the beat cut at O, one on each of the header, the trailer and
     the AAD beat (measured in ``results/espencap_verilator.txt``).
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME):
+    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         if sas < 1:
             raise ValueError("at least one SA")
         self._sas, self._max_frame = sas, max_frame
@@ -445,7 +451,7 @@ class EspEncap(wiring.Component):
         m.submodules.trl = trl = Inserter(3, user_shape=1, cls_bits=2, max_len=16)
         m.submodules.pack = pack = Packer(user_shape=1, cls_bits=2)
         m.submodules.prep = prep = Prepender(cls_bits=2)
-        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256))
+        m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=(128, 256), sbox=self._sbox)
         frames_to_segmenter(m, frames, seg, segq)
         wiring.connect(m, seg.o, hdr.i)
         wiring.connect(m, hdr.o, trl.i)

@@ -40,6 +40,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .aes import check_sbox
 from .counters import wire_stats
 from .datapath import (LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, control_ports, gated, open_frames,
                        receive_ingress, seal_frames, send_ingress, store_depth, write_barrier)
@@ -65,9 +66,12 @@ MultiDesc = data.StructLayout({"profile": 1, "d": data.UnionLayout({"eesp": Desc
 
 class MultiDecap(wiring.Component):
     """Receive side for EESP and PSP frames, the profile chosen per frame (module
-    docstring). ``groups``: EESP trust groups; ``max_frame``: the longest frame, octets."""
+    docstring). ``groups``: EESP trust groups; ``max_frame``: the longest frame, octets.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME):
+    def __init__(self, groups: int = 4, max_frame: int = MAX_FRAME, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._groups, self._max_frame = groups, max_frame
         self._depth = store_depth(max_frame)
         super().__init__({
@@ -113,7 +117,7 @@ class MultiDecap(wiring.Component):
         psp_job, psp_key, psp_m1, psp_m2, psp_k128 = psp_key_request(m, phases, t.d.psp)
         job = Signal(MultiDesc)
         m.d.comb += job.profile.eq(t.profile)
-        m.submodules.cmac = cmac = Cmac2(tag_width=MultiDesc.size, key_sizes=(128, 256))
+        m.submodules.cmac = cmac = Cmac2(tag_width=MultiDesc.size, key_sizes=(128, 256), sbox=self._sbox)
         c = cmac.i.payload
         with m.If(t.profile):
             m.d.comb += [job.d.psp.eq(psp_job), c.key.eq(psp_key), c.m1.eq(psp_m1), c.m2.eq(psp_m2),
@@ -135,7 +139,7 @@ class MultiDecap(wiring.Component):
         opened = Signal(OpenJob)
         m.d.comb += opened.eq(Mux(done.profile, psp_open, eesp_open))
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, NextHeaderUser,
-                                    key_sizes=(128, 256))
+                                    key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
         return m
@@ -169,9 +173,12 @@ class MultiEncap(wiring.Component):
 
     Throughput: one 16-octet beat per cycle out; one data key every 4 cycles for either
     profile. Frames are stored whole once, ``2 * max_frame`` octets.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, groups: int = 4, contexts: int = 16, sas: int = 8, max_frame: int = MAX_FRAME):
+    def __init__(self, groups: int = 4, contexts: int = 16, sas: int = 8, max_frame: int = MAX_FRAME,
+                 sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         for name, value in (("groups", groups), ("contexts", contexts), ("sas", sas)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -224,7 +231,7 @@ class MultiEncap(wiring.Component):
         eesp_code, eesp_state = eesp_send_check(m, t.d.eesp, ctxs, ans, G)
         psp_code, co, sa = psp_send_check(m, t.d.psp, sas, phases, chained=False)
         code = Mux(t.profile, psp_code, eesp_code)
-        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256))
+        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256), sbox=self._sbox)
         job = Signal(Job)
         c = cmac.i.payload
         m.d.comb += [job.profile.eq(t.profile), job.code.eq(code), job.d.eq(t.d)]
@@ -250,7 +257,7 @@ class MultiEncap(wiring.Component):
         psp_seal = psp_seal_job(m, j.d.psp, j.s.psp.sa, j.s.psp.co, j.code, t1, t2, h)
         sealed = Signal(SealJob)
         m.d.comb += sealed.eq(Mux(j.profile, psp_seal, eesp_seal))
-        ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256))
+        ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
         refused = Signal(2)         # both tables may refuse a write on one cycle
         m.d.comb += refused.eq(ctx_refused + sa_refused)

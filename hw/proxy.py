@@ -48,6 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
+from .aes import check_sbox
 from .datapath import MAX_FRAME, InUser, OutUser
 from .endpoint import ContextState, Decap, Encap, context_layout
 from .keytable import write_layout
@@ -113,9 +114,13 @@ def map_layout(groups: int, contexts: int) -> data.StructLayout:
 class Proxy(wiring.Component):
     """Domain A -> domain B re-encrypt (see module docstring). ``groups_a`` / ``groups_b``
     trust groups in each key table, ``contexts`` sender contexts in B, ``max_frame``
-    the longest A frame and the longest inner frame, in octets."""
+    the longest A frame and the longest inner frame, in octets.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, groups_a: int = 4, groups_b: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME):
+    def __init__(self, groups_a: int = 4, groups_b: int = 4, contexts: int = 16, max_frame: int = MAX_FRAME,
+                 sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._ga, self._gb, self._contexts, self._max_frame = groups_a, groups_b, contexts, max_frame
         super().__init__({
             "s": In(stream.Signature(beat(InUser))),
@@ -129,8 +134,8 @@ class Proxy(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ing = ing = Decap(self._ga, self._max_frame, meta=True)
-        m.submodules.eg = eg = Encap(self._gb, self._contexts, self._max_frame, chained=True)
+        m.submodules.ing = ing = Decap(self._ga, self._max_frame, meta=True, sbox=self._sbox)
+        m.submodules.eg = eg = Encap(self._gb, self._contexts, self._max_frame, chained=True, sbox=self._sbox)
         wiring.connect(m, wiring.flipped(self.s), ing.s)
         wiring.connect(m, wiring.flipped(self.wr_a), ing.wr)
         wiring.connect(m, wiring.flipped(self.wr_b), eg.wr)
@@ -170,9 +175,12 @@ class EespToPsp(wiring.Component):
     each ingress trust group to an SA and a Next Header; an unmapped group's frames are
     refused with NO_MAPPING. The PSP crypt offset is the frame's COffset + 2 V. Ports,
     refusals and counters otherwise as :class:`Proxy`; throughput one beat per cycle on
-    long frames, as its two halves."""
+    long frames, as its two halves.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, groups: int = 4, sas: int = 8, max_frame: int = MAX_FRAME):
+    def __init__(self, groups: int = 4, sas: int = 8, max_frame: int = MAX_FRAME, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._groups, self._sas, self._max_frame = groups, sas, max_frame
         sa = psp_sa_layout(sas)
         super().__init__({
@@ -189,8 +197,8 @@ class EespToPsp(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ing = ing = Decap(self._groups, self._max_frame, meta=True)
-        m.submodules.eg = eg = PspEncap(self._sas, self._max_frame, chained=True)
+        m.submodules.ing = ing = Decap(self._groups, self._max_frame, meta=True, sbox=self._sbox)
+        m.submodules.eg = eg = PspEncap(self._sas, self._max_frame, chained=True, sbox=self._sbox)
         wiring.connect(m, wiring.flipped(self.s), ing.s)
         wiring.connect(m, wiring.flipped(self.wr), ing.wr)
         wiring.connect(m, wiring.flipped(self.mkwr), eg.mkwr)
@@ -228,9 +236,13 @@ class PspToEesp(wiring.Component):
     lowest-numbered valid entry with its SPI, and is refused with NO_MAPPING if there is
     none or that entry's Next Header differs from the frame's. COffset = the frame's clear
     words after its extension, IOffset = 0. Ports, refusals and counters otherwise as
-    :class:`Proxy`; throughput one beat per cycle on long frames, as its two halves."""
+    :class:`Proxy`; throughput one beat per cycle on long frames, as its two halves.
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, groups: int = 4, contexts: int = 16, maps: int = 8, max_frame: int = MAX_FRAME):
+    def __init__(self, groups: int = 4, contexts: int = 16, maps: int = 8, max_frame: int = MAX_FRAME,
+                 sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         if maps < 1:
             raise ValueError("at least one mapping entry")
         self._groups, self._contexts, self._maps, self._max_frame = groups, contexts, maps, max_frame
@@ -246,8 +258,8 @@ class PspToEesp(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ing = ing = PspDecap(self._max_frame, meta=True)
-        m.submodules.eg = eg = Encap(self._groups, self._contexts, self._max_frame, chained=True)
+        m.submodules.ing = ing = PspDecap(self._max_frame, meta=True, sbox=self._sbox)
+        m.submodules.eg = eg = Encap(self._groups, self._contexts, self._max_frame, chained=True, sbox=self._sbox)
         wiring.connect(m, wiring.flipped(self.s), ing.s)
         wiring.connect(m, wiring.flipped(self.mkwr), ing.mkwr)
         wiring.connect(m, wiring.flipped(self.wr), eg.wr)

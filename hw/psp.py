@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
+from .aes import check_sbox
 from .counters import wire_stats
 from .datapath import (ALL, ICV, InUser, LEN, MAX_FRAME, NextHeaderUser, OpenJob, OutUser, SealJob, control_ports,
                        first_code, from_octets, octets_of, open_frames, receive_ingress, refused_cut, sa_in_user,
@@ -171,9 +172,12 @@ def psp_master_keys(m, mkwr, open_):
 
 
 class PspDecap(wiring.Component):
-    """PSP receive side (see module docstring; spec 13.3)."""
+    """PSP receive side (see module docstring; spec 13.3).
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
+    """
 
-    def __init__(self, max_frame: int = MAX_FRAME, meta: bool = False):
+    def __init__(self, max_frame: int = MAX_FRAME, meta: bool = False, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         self._max_frame = max_frame
         self._depth = store_depth(max_frame)
         self._user = PspMetaUser if meta else NextHeaderUser
@@ -187,7 +191,7 @@ class PspDecap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=PspDesc.size, depth=8)
-        m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size, key_sizes=(128, 256))
+        m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size, key_sizes=(128, 256), sbox=self._sbox)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr])
         frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         phases = psp_master_keys(m, self.mkwr, open_)
@@ -204,7 +208,7 @@ class PspDecap(wiring.Component):
         r = cmac.o.payload
         opened = psp_open_job(m, data.View(PspDesc, r.tag), r.t1, r.t2, r.h)
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, self._user,
-                                    key_sizes=(128, 256))
+                                    key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress)
         return m
@@ -231,9 +235,11 @@ class PspEncap(wiring.Component):
     installed (NO_CONTEXT), O past the frame's end (PSP_TRUNCATED), ``4 CO`` past the
     payload (PSP_BAD_OFFSET), the IV space used up (COUNTER_EXHAUSTED), the SPI's phase
     without a key (UNKNOWN_KEY).
+    ``sbox``: where the AES pipelines keep their S-boxes, ``"lut"`` or ``"bram"`` (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME, chained: bool = False):
+    def __init__(self, sas: int = 8, max_frame: int = MAX_FRAME, chained: bool = False, sbox: str = "lut"):
+        self._sbox = check_sbox(sbox)
         if sas < 1:
             raise ValueError("at least one SA")
         self._sas, self._max_frame, self._chained = sas, max_frame, chained
@@ -253,7 +259,7 @@ class PspEncap(wiring.Component):
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ----------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
-        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256))
+        m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256), sbox=self._sbox)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr, self.sawr])
         frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         m.d.comb += descs.w_data.eq(psp_send_fields(m, self._sas, side, n_now, ended, self._chained))
@@ -275,7 +281,7 @@ class PspEncap(wiring.Component):
         j = data.View(Job, cmac.o.payload.tag)
         r = cmac.o.payload
         sealed = psp_seal_job(m, j.d, j.sa, j.co, j.code, r.t1, r.t2, r.h)
-        ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256))
+        ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
         wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
         return m
