@@ -4,8 +4,10 @@ come out XORed into a master key for the datapath; no port reads a key back.
 
 :class:`KeyTable` ports (``amaranth.lib.stream``):
 
-* ``wr`` (sink, :func:`write_layout`), management writes, always ready, one per cycle, in
-  effect from the next cycle:
+* ``wr`` (sink, :func:`write_layout`), management writes, one per cycle, in effect from
+  the next cycle; ready unless a lookup is in the first of its stages (a register, so a
+  waiting write is taken as soon as that stage drains: lookups wait while a write is
+  offered):
 
   ======================  ==========================================================
   ``op``                  effect
@@ -28,12 +30,14 @@ come out XORed into a master key for the datapath; no port reads a key back.
   frame sealed under the old current or the next key still finds its key.
 
 * ``q`` (sink, :func:`query_layout`) and ``r`` (source, :func:`answer_layout`), lookups, one per cycle,
-  answered in order after 2 cycles (the slot choice and the key memories' registered
-  read on the same clock edge, then a registered XOR); ``tag`` is passed through. A
-  lookup is atomic with respect to writes: the group, the slots and the keys it answers
-  with are those of the table as every write accepted before the lookup's cycle left it
-  (a write on the same cycle as the lookup comes after it), so a frame never gets a key
-  of one write and a tag or slot of another (spec 4.2).
+  answered in order after 3 cycles (the Root Key ID compares registered with the query;
+  the slot choice and the key memories' registered read on the same clock edge; then a
+  registered XOR); ``tag`` is passed through. ``q`` is not ready on a cycle ``wr`` is
+  valid (writes go first). A lookup is atomic with respect to writes: the group, the
+  slots and the keys it answers with are those of the table as every write accepted
+  before the lookup's cycle left it (no write is taken on that cycle nor while the
+  lookup is in its first stage), so a frame never gets a key of one write and a tag or
+  slot of another (spec 4.2).
 
   - ``send = 0``, ``k = 1``: receive with a Master Key Option: the valid group whose Root
     Key ID equals ``rkid`` (same length), else UNKNOWN_GROUP; for each type the valid slot
@@ -130,8 +134,7 @@ class KeyTable(wiring.Component):
 
         # ---- management writes ----------------------------------------------------------
         w = self.wr.payload
-        m.d.comb += self.wr.ready.eq(1)
-        wr = self.wr.valid
+        wr = self.wr.valid & self.wr.ready
         same_id = Cat(*[gv[g] & (w.group != g) & (grkid[g] == w.data) & (glong[g] == w.long) for g in range(G)]).any()
         refused = [wr & (w.op == Op.SET_GROUP) & same_id]
         for t, mem in enumerate(mems):
@@ -160,10 +163,25 @@ class KeyTable(wiring.Component):
         with m.If(wr & (w.op == Op.CLEAR_DEFAULT)):
             m.d.sync += dflt_valid.eq(0)
 
-        # ---- lookup, stage A: group and slots -------------------------------------------
-        q = self.q.payload
+        # ---- lookup, stage A1: the Root Key ID compares, registered with the query ------
+        # (a write is not taken while a lookup is in A1, and no lookup is taken on a cycle
+        # a write is offered, so A2 below reads the table as it was when the lookup was
+        # taken: no write lands between A1 and A2)
+        a1_valid = Signal()
+        a1 = Signal(query_layout(self._groups, self._tag_shape))
+        a1_hit = Signal(G)
+        adv_b = Signal()
+        adv_a1 = ~a1_valid | adv_b
+        m.d.comb += [self.q.ready.eq(adv_a1 & ~self.wr.valid), self.wr.ready.eq(~a1_valid)]
+        qi = self.q.payload
+        with m.If(adv_a1):
+            m.d.sync += [a1_valid.eq(self.q.valid & ~self.wr.valid), a1.eq(qi),
+                         a1_hit.eq(Cat(*[gv[g] & (grkid[g] == qi.rkid) & (glong[g] == qi.long) for g in range(G)]))]
+
+        # ---- lookup, stage A2: group and slots -------------------------------------------
+        q = a1
         by_rkid = ~q.send & q.k
-        hit = [gv[g] & (grkid[g] == q.rkid) & (glong[g] == q.long) for g in range(G)]
+        hit = [a1_hit[g] for g in range(G)]
         g_rkid = Const(0, _group_bits(G))
         for g in reversed(range(G)):     # Root Key IDs are unique: at most one hit
             g_rkid = Mux(hit[g], g, g_rkid)
@@ -190,18 +208,17 @@ class KeyTable(wiring.Component):
         code = Mux(~group_ok, Code.UNKNOWN_GROUP.value,
                    Mux(Cat(*slot_ok).all(), 0, Code.UNKNOWN_KEY.value))
 
-        # stage B registers and the key memories' read, on the same edge (A -> B): the
+        # stage B registers and the key memories' read, on the same edge (A2 -> B): the
         # lookup sees every earlier write, in the registers and in the memories alike;
         # then the master key (B -> out)
-        adv_b = Signal()
         b_valid, out_valid = Signal(), Signal()
         b = Signal(answer_layout(self._groups, self._tag_shape))
         out = Signal(answer_layout(self._groups, self._tag_shape))
         adv_out = ~out_valid | self.r.ready
-        m.d.comb += [adv_b.eq(~b_valid | adv_out), self.q.ready.eq(adv_b)]
+        m.d.comb += adv_b.eq(~b_valid | adv_out)
         with m.If(adv_b):
             m.d.sync += [
-                b_valid.eq(self.q.valid),
+                b_valid.eq(a1_valid),
                 b.code.eq(code), b.group.eq(group), b.tag.eq(q.tag),
                 b.rkid.eq(Mux(q.send, Cat(*grkid).word_select(group, 256), q.rkid)),
                 b.long.eq(Mux(q.send, Cat(*glong).word_select(group, 1), q.long)),
