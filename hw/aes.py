@@ -56,8 +56,8 @@ ShiftRows, MixColumns and AddRoundKey are written as 128-bit wirings and XORs, a
 values used more than once are named signals, which keeps the Verilog small.
 
 Block-RAM S-boxes (``sbox="bram"``, for builds with block RAM to spare): the data
-path's 224 S-boxes become synchronous read ports of a second ROM, marked
-``ram_style``/``rom_style`` = ``block`` (two read ports a dual-port RAM: 112 RAMB18 on a
+path's 224 S-boxes become synchronous read ports of ROMs of two ports each, marked
+``ram_style``/``rom_style`` = ``block`` (one dual-port block RAM each: 112 RAMB18 on a
 7-series, 112 DP16KD on an ECP5 a pipeline); the 52 (56) key-schedule S-boxes stay in
 LUTs. The RAM's output register is then the pipeline register: stage r holds round r's
 SubBytes, and ShiftRows, MixColumns and AddRoundKey of round r run in the next cycle,
@@ -290,11 +290,14 @@ class Aes(wiring.Component):
         AES-128: round 10's result travels through stages 11-14 in a register of its own.
         Returns the final (state, valid, user): the state combinational from the last RAM
         read (one XOR), valid and user registered."""
-        brom = Memory(shape=8, depth=256, init=SBOX, attrs={"ram_style": "block", "rom_style": "block"})
-        m.submodules.sbox_bram = brom
+        roms = []       # one ROM per two read ports: one dual-port block RAM each
 
         def sub_sync(octet):
-            port = brom.read_port(domain="sync")
+            if not roms or len(roms[-1].read_ports) == 2:
+                rom = Memory(shape=8, depth=256, init=SBOX, attrs={"ram_style": "block", "rom_style": "block"})
+                m.submodules[f"sbox_bram{len(roms)}"] = rom
+                roms.append(rom)
+            port = roms[-1].read_port(domain="sync")
             m.d.comb += port.addr.eq(octet)
             return port.data
 
