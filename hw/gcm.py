@@ -47,9 +47,12 @@ consumer that must not release unauthenticated plaintext (the endpoint does, spe
 section 6) holds the packet until ``tag_ok``.
 
 Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 17 (:data:`hw.aes.LATENCY`), the TAG beat included (its tag is formed on the cycle the
-end slot leaves the pipeline, from GHASH's combinational product). A context must be
-accepted 18 cycles (LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
+t + 22 (:data:`LATENCY`: the data pipeline's 17, :data:`hw.aes.LATENCY`; a delay line
+as long as GHASH's latency, 3, :data:`hw.ghash.LATENCY`; the output FIFO's 2), the TAG
+beat included: GHASH (pipelined, :class:`hw.ghash.Ghash`) takes each hashed beat as it
+leaves the data pipeline and its result for the packet's length block arrives as the
+end slot reaches the end of the delay line, where the tag is formed. A context must be
+accepted 18 cycles (AES LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
 that beat waits (a packet's beats are not issued until its H is ready); with ``h_in_ctx``
 its packet may start on the cycle after it is accepted.
 
@@ -60,9 +63,11 @@ pipeline takes one context a cycle. A packet of n AAD and m TEXT blocks takes
 n + m + 1 cycles: 94 / 95 = 0.989 blocks per cycle for 1500 octets of text, and the one
 extra cycle carries the 16 tag octets of the wire format.
 
-Backpressure: the AES pipelines take blocks by credits (``hw.aes``), so ``i.ready`` and
-``ctx.ready`` do not depend on ``o.ready``: while ``o`` stalls, ``i`` may go on until the
-data pipeline's output FIFO is full (:data:`hw.aes.OUT_DEPTH` slots inside). No path
+Backpressure by credits, as in :mod:`hw.aes`: the engine takes a beat from its data
+pipeline only while fewer than :data:`OUT_DEPTH` beats are past it (in the delay line
+or the output FIFO), so neither the delay line nor GHASH ever stalls, and ``i.ready``
+and ``ctx.ready`` do not depend on ``o.ready``: while ``o`` stalls, ``i`` may go on
+until the data pipeline's own FIFO is full too (:data:`hw.aes.OUT_DEPTH`). No path
 from a ``valid`` to the ``ready`` of the same stream. Nothing is lost, duplicated or
 reordered.
 
@@ -82,14 +87,24 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .aes import LATENCY as AES_LATENCY
 from .aes import Aes
+from .ghash import LATENCY as GHASH_LATENCY
 from .ghash import Ghash
 from .realign import keep_count, keep_lanes
 
-__all__ = ["Gcm", "Kind", "ctx_layout", "beat_layout", "out_layout", "EXTRA_CYCLES", "AHEAD", "bswap128"]
+__all__ = ["Gcm", "Kind", "ctx_layout", "beat_layout", "out_layout", "EXTRA_CYCLES", "LATENCY", "OUT_DEPTH", "AHEAD",
+           "bswap128"]
 
 #: Cycles a packet takes beyond its AAD and TEXT blocks (the tag beat), ``o`` ready.
 EXTRA_CYCLES = 1
+#: Cycles from a beat's transfer on ``i`` to its transfer on ``o`` (``o`` ready, the
+#: packet's H in): the data pipeline, GHASH's delay line and the output FIFO (two: its
+#: memory and its output register)
+LATENCY = AES_LATENCY + GHASH_LATENCY + 2
+#: Beats the engine holds past its data pipeline (GHASH's delay line and the output
+#: FIFO): the credits by which it takes beats from the pipeline
+OUT_DEPTH = 8
 #: Contexts the engine holds: accepted ahead of their packets, or of packets in flight
 #: (packets are started only while their H is in, so at most AHEAD are in flight).
 AHEAD = 16
@@ -254,7 +269,7 @@ class Gcm(wiring.Component):
             m.d.comb += ctxs.r_en.eq(1)
             m.d.sync += [started.eq(0), ctr.eq(2)]
 
-        # ---- results: keystream XOR, GHASH feed, tag -----------------------------------
+        # ---- results: keystream XOR and GHASH feed, as the data pipeline hands them out --
         res = aes.o.payload
         u = res.user
         slot = u.slot
@@ -272,18 +287,26 @@ class Gcm(wiring.Component):
         fresh = Signal(init=1)                      # the packet's next hashed block is its first
         len_block = Cat(Const(0, 3), len_c, Const(0, 29), Const(0, 3), len_a, Const(0, 29))
         emits = has_out | slot.end                  # the slot leaves as a beat on o
+
+        # credits: beats taken from the data pipeline and not yet read from o (in the delay
+        # line or the output FIFO); a beat is taken only while there is room for it, so
+        # nothing downstream ever stalls and no ready depends on o.ready
+        m.submodules.outq = outq = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=OUT_DEPTH)
+        inside = Signal(range(OUT_DEPTH + 1))
+        room = inside < OUT_DEPTH
+        m.d.comb += aes.o.ready.eq(room & (~to_ghash | hs.r_rdy))
+        took = aes.o.valid & aes.o.ready
+        m.d.sync += inside.eq(inside + (took & emits) - (self.o.valid & self.o.ready))
         m.d.comb += [
-            # the packet's H: the oldest in hs; the GHASH never sets last (the tag is
-            # finished here, from its combinational product, on the end slot's cycle)
+            # the packet's H: the oldest in hs. GHASH always takes a block here: its
+            # results are read as they come, so fewer than ghash.RESULTS are ever pending
+            ghash.i.valid.eq(took & to_ghash),
             ghash.i.payload.h.eq(hs.r_data),
             ghash.i.payload.first.eq(fresh),
-            ghash.i.payload.last.eq(0),
+            ghash.i.payload.last.eq(slot.end),
             ghash.i.payload.block.eq(Mux(slot.end, len_block, bswap128(cipher))),
-            ghash.i.valid.eq(aes.o.valid & to_ghash & hs.r_rdy & (~emits | self.o.ready)),
             ghash.o.ready.eq(1),
-            aes.o.ready.eq((~emits | self.o.ready) & (~to_ghash | hs.r_rdy)),
         ]
-        took = aes.o.valid & aes.o.ready
         with m.If(took & to_ghash):
             m.d.sync += fresh.eq(0)
         with m.If(took & slot.aad):
@@ -295,17 +318,33 @@ class Gcm(wiring.Component):
             m.d.comb += hs.r_en.eq(1)
         m.d.sync += inflight.eq(inflight + (issued & ~started & ~end_pending) - (took & slot.end))
 
-        tag = Signal(128)                           # S xor AES(K, J0), on the end slot
-        m.d.comb += tag.eq(ghash.prod ^ res.block)
-        out = self.o.payload
+        # ---- a delay line as long as GHASH's latency, then the tag, into the output FIFO --
+        # (an end slot carries its tag mask AES(K, J0) in data and the received tag in recv)
+        Delayed = data.StructLayout({"end": 1, "decrypt": 1, "data": 128, "recv": 128, "keep": 16,
+                                     "kind": Kind, "side": self._side_width})
+        d_valid, d = took & emits, Signal(Delayed)
         m.d.comb += [
-            self.o.valid.eq(aes.o.valid & emits & (~to_ghash | hs.r_rdy)),
-            out.data.eq(Mux(slot.end, Mux(u.decrypt, 0, bswap128(tag)), text)),
-            out.keep.eq(Mux(slot.end, Mux(u.decrypt, 0, 0xFFFF), u.keep)),
-            out.last.eq(slot.end),
-            out.user.kind.eq(Mux(slot.end, Kind.TAG,
-                                 Mux(slot.text, Kind.TEXT, Mux(slot.pass_, Kind.PASS, Kind.AAD)))),
-            out.user.tag_ok.eq(slot.end & (~u.decrypt | (tag == bswap128(u.data)))),
-            out.user.side.eq(u.side),
+            d.end.eq(slot.end), d.decrypt.eq(u.decrypt), d.data.eq(Mux(slot.end, res.block, text)),
+            d.recv.eq(u.data), d.keep.eq(u.keep), d.side.eq(u.side),
+            d.kind.eq(Mux(slot.end, Kind.TAG, Mux(slot.text, Kind.TEXT, Mux(slot.pass_, Kind.PASS, Kind.AAD)))),
+        ]
+        for k in range(GHASH_LATENCY):
+            v_q = Signal(name=f"delay{k}_valid")
+            d_q = Signal(Delayed, name=f"delay{k}", reset_less=True)
+            m.d.sync += [v_q.eq(d_valid), d_q.eq(d)]
+            d_valid, d = v_q, d_q
+
+        tag = Signal(128)                           # S xor AES(K, J0), on the end slot
+        m.d.comb += tag.eq(ghash.o.payload.y ^ d.data)
+        out = data.View(out_layout(self._side_width), outq.w_data)
+        m.d.comb += [
+            outq.w_en.eq(d_valid),                  # never full: the credits count its entries
+            out.data.eq(Mux(d.end, Mux(d.decrypt, 0, bswap128(tag)), d.data)),
+            out.keep.eq(Mux(d.end, Mux(d.decrypt, 0, 0xFFFF), d.keep)),
+            out.last.eq(d.end),
+            out.user.kind.eq(d.kind),
+            out.user.tag_ok.eq(d.end & (~d.decrypt | (tag == bswap128(d.recv)))),
+            out.user.side.eq(d.side),
+            self.o.valid.eq(outq.r_rdy), self.o.payload.eq(outq.r_data), outq.r_en.eq(self.o.ready),
         ]
         return m

@@ -5,11 +5,12 @@ no tables), see :func:`gf128_mul`; :class:`Ghash` wraps it in a single-cycle
 accumulate loop with a per-message hash key, for per-packet-keyed AES-GCM.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_mul", "LATENCY"]
+__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_mul", "gf128_square", "clmul_partials", "join_partials",
+           "reduce_product", "LATENCY", "RESULTS"]
 
 
 #: Payload of the input stream ``i``. Bit offsets in the flattened Verilog port
@@ -26,65 +27,101 @@ GhashOut = data.StructLayout({
     "y": 128,       # S = GHASH_H(X_1 .. X_m)
 })
 
-#: Cycles from the handshake of the ``last`` block to ``o.valid`` (registered output).
-LATENCY = 1
+#: Cycles from the handshake of the ``last`` block to ``o.valid`` (``o`` ready).
+LATENCY = 3
+#: Results the core holds (in flight or waiting on ``o``): a ``last`` beat waits while
+#: this many are pending.
+RESULTS = 4
+#: Products ``x_d & h_j`` XORed into one registered partial sum (stage 1).
+CHUNK = 16
 
 
-# R = 11100001 || 0^120 (SP 800-38D, 6.3): x^128 = 1 + x + x^2 + x^7, as the bits
-# that multiplying by x feeds back when the x^127 coefficient (integer bit 0) falls off.
-_R_BITS = (127, 126, 125, 120)
+#: GF(2^128) of SP 800-38D: x^128 = x^7 + x^2 + x + 1. A block is the integer
+#: ``int.from_bytes(block, "big")``: its leftmost bit, the coefficient of x^0, is integer
+#: bit 127; coefficient d is bit 127 - d.
 
 
-def _xor_tree(terms):
-    """XOR a list of values as a balanced binary tree (depth ceil(log2 n))."""
-    terms = list(terms)
-    while len(terms) > 1:
-        nxt = [terms[j] ^ terms[j + 1] for j in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
+def _poly(v):
+    """A block value as a polynomial vector: bit d = the coefficient of x^d (the block's
+    bit 127 - d). Pure wiring."""
+    v = Value.cast(v)
+    return Cat(*[v[127 - d] for d in range(128)])
+
+
+def _block(p):
+    """Inverse of :func:`_poly` (128-bit polynomial vector to a block value)."""
+    return Cat(*[p[127 - d] for d in range(128)])
+
+
+def _times_low(u):
+    """u * (x^7 + x^2 + x + 1) as a vector (carry-less: XOR of shifts)."""
+    w = len(u) + 7
+    return (u.as_unsigned() ^ (u << 1) ^ (u << 2) ^ (u << 7))[:w]
+
+
+def clmul_partials(x, h, chunk: int = CHUNK) -> list:
+    """The carry-less product of blocks ``x`` and ``h`` as partial sums: ``128 / chunk``
+    pairs (offset j, vector p) with the product = XOR of ``p << j``, bit k of a product
+    being the coefficient of x^k: p is the XOR of the terms ``x_d * h * x^(d - j)`` for
+    the ``chunk`` degrees d = j .. j + chunk - 1 (each a mask of a shifted ``h``; ``127 +
+    chunk`` bits wide, vector wiring, no bit-level terms). Kept apart so a pipeline may
+    register the partial sums (:func:`join_partials` adds them up)."""
+    a, b = _poly(x), _poly(h)
+    parts = []
+    for j in range(0, 128, chunk):
+        acc = Const(0, 127 + chunk)
+        for d in range(j, j + chunk):
+            acc = acc ^ Mux(a[d], Cat(Const(0, d - j), b) if d > j else b, 0)
+        parts.append((j, acc[:127 + chunk]))
+    return parts
+
+
+def join_partials(parts):
+    """The 255-bit product from :func:`clmul_partials`' (offset, vector) pairs."""
+    c = Const(0, 255)
+    for j, p in parts:
+        c = c ^ (Cat(Const(0, j), p) if j else p)
+    return c[:255]
+
+
+def reduce_product(m, c, name: str):
+    """A block from a 255-bit carry-less product ``c`` (bit k = coefficient of x^k):
+    c mod P, P = x^128 + x^7 + x^2 + x + 1, folded twice (x^128 = x^7 + x^2 + x + 1).
+    Adds named signals ``{name}_c``, ``{name}_t``, ``{name}_r`` to ``m`` (one expression
+    each, small Verilog and simulation); returns the block."""
+    cs, t, r = Signal(255, name=f"{name}_c"), Signal(134, name=f"{name}_t"), Signal(128, name=f"{name}_r")
+    m.d.comb += [cs.eq(c), t.eq(_times_low(cs[128:255]))]      # degrees 0..133
+    m.d.comb += r.eq(cs[:128] ^ t[:128] ^ _times_low(t[128:134]))
+    return _block(r)
 
 
 def gf128_mul(m, x, h, *, name="gfmul"):
-    """Add to module ``m`` a combinational X * H in GF(2^128) as SP 800-38D defines
-    it (section 6.3); return the 128-bit product Signal.
-
-    Blocks use the integer convention ``int.from_bytes(block, "big")``: the block's
-    leftmost bit, the coefficient of x^0, is integer bit 127; coefficient k is bit
-    127 - k. This is Algorithm 1 of SP 800-38D unrolled into wiring:
-
-        V_0 = H;  V_{i+1} = V_i >> 1  xor  (LSB(V_i) ? R : 0)     (V_i = H * x^i)
-        Z   = XOR over i = 0..127 of  (x_i ? V_i : 0)              (x_i = bit 127-i of X)
-
-    - shift-and-reduce: each V_{i+1} is constant-index wiring of V_i plus 3
-      single-bit XORs (R's bits 126, 125, 120; bit 127 is just LSB(V_i)) -- 381 XOR
-      in all. V depends on H only, and its XOR depth stays small (each fed-back bit
-      travels ~120 positions before it can fall off again): at most 3 here.
-    - AND masks: 128 terms ``x_i ? V_i : 0`` (128 x 128 = 16384 AND). Written as a
-      mux against zero -- per bit exactly ``x_i & V_i[j]`` -- because the
-      ``V_i & {128{x_i}}`` spelling made Icarus 25x slower (it re-evaluates the
-      128-bit replicate concatenation once per input bit event).
-    - XOR-accumulate: a balanced tree of 127 128-bit XORs (16256 XOR, depth 7).
-
-    So the X -> Z path is 1 AND + 7 XOR levels, and the Verilog is 128 masked
-    (``x[i] ? v : 128'h0``) and 127 XOR 128-bit assignments plus bit wiring
-    (185 kB, ~1.6K lines). Intermediate signals are named
-    ``{name}_v{i}`` and ``{name}_z``.
-    """
-    x, h = Value.cast(x), Value.cast(h)
-    assert len(x) == 128 and len(h) == 128
-    v = [Signal(128, name=f"{name}_v{i}") for i in range(128)]
-    m.d.comb += v[0].eq(h)
-    for i in range(127):
-        lsb = v[i][0]
-        bits = [v[i][j + 1] for j in range(127)] + [lsb]    # >> 1, bit 127 = LSB * R[127]
-        for j in _R_BITS[1:]:
-            bits[j] = bits[j] ^ lsb
-        m.d.comb += v[i + 1].eq(Cat(*bits))
+    """Add to module ``m`` a combinational X * H in GF(2^128) as SP 800-38D defines it
+    (section 6.3), and return the 128-bit product Signal ``{name}_z``: the carry-less
+    product (:func:`clmul_partials`, 16384 AND terms) reduced mod P
+    (:func:`reduce_product`). :class:`Ghash` runs the same two halves with a register
+    between them."""
     z = Signal(128, name=f"{name}_z")
-    m.d.comb += z.eq(_xor_tree(Mux(x[127 - i], v[i], 0) for i in range(128)))
+    xs, hs = Signal(128, name=f"{name}_x"), Signal(128, name=f"{name}_h")
+    m.d.comb += [xs.eq(x), hs.eq(h)]
+    named = []
+    for j, part in clmul_partials(xs, hs):
+        p = Signal(len(part), name=f"{name}_p{j}")
+        m.d.comb += p.eq(part)
+        named.append((j, p))
+    m.d.comb += z.eq(reduce_product(m, join_partials(named), name))
     return z
+
+
+def gf128_square(m, h, *, name="gfsq"):
+    """H^2 in GF(2^128): squaring is linear in characteristic 2 (coefficient d of H
+    moves to degree 2d), then the reduction mod P; a few XORs a bit, no multiplier.
+    Adds named signals to ``m``; returns the block."""
+    hs = Signal(128, name=f"{name}_h")
+    m.d.comb += hs.eq(h)
+    a = _poly(hs)
+    spread = Cat(*[a[k // 2] if k % 2 == 0 else Const(0, 1) for k in range(255)])
+    return reduce_product(m, spread, name)
 
 
 class Ghash(wiring.Component):
@@ -95,8 +132,19 @@ class Ghash(wiring.Component):
 
         Y_0 = 0,   Y_i = (Y_{i-1} xor X_i) * H,   result S = Y_m
 
-    in a single-cycle loop: the accumulator register feeds back through a
-    combinational 128x128 GF(2^128) multiplier (:func:`gf128_mul`).
+    with a two-stage multiplier, which a single accumulator could not use at one block a
+    cycle (Y_i needs Y_{i-1} the next cycle). Two accumulators instead, one for the odd
+    and one for the even blocks of the message, each stepping by H^2 (Horner in H^2), so
+    each has two cycles for its multiply; the last block steps by H, and S is the XOR of
+    the two: block i then carries H^(m - i + 1), as the recurrence gives it. H^2 is a
+    squaring, linear in GF(2^128) (:func:`gf128_square`: a few XORs a bit), formed with
+    the message's first beat.
+
+    Pipeline: stage 0 registers the beat and its multiplier operand (H^2, or H on the
+    last beat); stage 1 registers the carry-less product as 8 partial sums of 16 terms
+    (:func:`clmul_partials`, 143 bits each); stage 2 XORs them, reduces mod P and writes the block's
+    accumulator; on the last block S goes into a result FIFO of :data:`RESULTS`.
+    No register has an enable: the stages always move.
 
     Ports (Verilog names after flattening; ``clk``/``rst`` from the ``sync`` domain)
     ------------------------------------------------------------------------
@@ -105,107 +153,98 @@ class Ghash(wiring.Component):
 
         - ``block``: X_i, ``int.from_bytes(16 bytes, "big")`` (byte 0 of the block is
           bits [255:248] of the payload).
-        - ``first``: X_i is the first block of a message; the accumulator restarts
-          (Y_{i-1} is taken as 0). It must be set on the first beat of every message,
-          including after reset; the core does not check the framing.
+        - ``first``: X_i is the first block of a message. It must be set on the first
+          beat of every message, including after reset; the core does not check the
+          framing.
         - ``h``: the hash key H = AES_K(0^128) of this message, same integer
-          convention. **Sampled only on the beat with first=1** (and held in a
-          register for the rest of the message); ``h`` on other beats is ignored, so
-          the producer may keep it constant, change it, or leave it undefined.
+          convention. **Sampled only on the beat with first=1**; ``h`` on other beats
+          is ignored.
         - ``last``: X_i is the final block; S is emitted on ``o``.
           ``first=last=1`` is a one-block message, S = X_1 * H.
 
     ``o`` : ``Out(stream.Signature(GhashOut))`` -- ``o__valid``, ``o__ready``,
         ``o__payload[127:0]`` = y = S, same integer convention.
 
-    ``prod`` : ``Out(128)`` -- ``(Y_{i-1} xor X_i) * H`` of the beat on ``i`` now,
-        combinational (what the accumulator takes on the handshake): on a ``last``
-        beat it is S one cycle before ``o`` shows it. For a user that finishes a
-        hash on the same cycle (:class:`hw.gcm.Gcm` forms its tag from it) and may
-        then never set ``last``.
-
     Timing contract
     ---------------
-    - Throughput: 1 block per cycle, no bubbles between messages: the first block of
-      the next message may be handshaken in the cycle right after the last block of
-      the previous one.
-    - Latency: ``o.valid`` rises in the cycle after the handshake of the ``last``
-      block (:data:`LATENCY` = 1: the result is registered).
-    - Backpressure: ``o`` is a one-entry registered output. While it holds a result
-      that is not being taken (``o.valid & ~o.ready``), the core refuses (``i.ready``
-      = 0) only beats with ``last=1``; non-last beats keep flowing. So
-      ``i.ready = ~i.payload.last | ~o.valid | o.ready`` -- combinational from
-      ``o.ready`` and ``i.payload.last``; ``o.valid``/``o.payload`` depend only on
-      registers. Nothing is lost or duplicated; ``o.payload`` is stable while
-      ``o.valid & ~o.ready``.
-    - Reset (``rst``) clears ``o.valid`` only; the datapath registers are reset-less
-      (the accumulator is never read before a ``first`` beat).
-
-    Size and depth: the multiplier is 16384 AND + 16637 XOR (:func:`gf128_mul`). The
-    accumulator loop is Y -> (first ? 0 : Y) xor X -> AND -> 7-level XOR tree -> Y,
-    about 10 two-input gate levels; the H -> V_i network (3 XOR levels, plus the
-    ``first`` mux) is outside the loop.
+    - Throughput: 1 block per cycle, no bubbles between messages.
+    - Latency: with ``o`` ready, ``o.valid`` rises :data:`LATENCY` = 3 cycles after the
+      handshake of the ``last`` block.
+    - Backpressure: results wait in the FIFO; ``i.ready`` is low only for a ``last``
+      beat while :data:`RESULTS` results are pending (taken and not yet read from
+      ``o``): ``i.ready = ~last | (pending < RESULTS)``, from a register and
+      ``i.payload.last``, not from ``o.ready``. Nothing is lost or duplicated;
+      ``o.payload`` is stable while ``o.valid & ~o.ready``.
+    - Reset (``rst``) clears the valid bits, the pending count and the FIFO; the
+      datapath registers are reset-less.
 
     Widening to 2 or 4 blocks per cycle (not built)
     -----------------------------------------------
-    Unroll the recurrence: with k blocks per beat,
-    ``Y' = (Y ^ X_1) * H^k ^ X_2 * H^(k-1) ^ ... ^ X_k * H``. Each term is a 255-bit
-    carry-less product; XOR the k unreduced products and reduce once
-    (aggregated reduction), so the loop still has one multiplier depth plus a
-    log2(k)-level XOR and a single reduction. (The V_i form of :func:`gf128_mul`
-    interleaves the reduction; the wide version would use an unreduced
-    carry-less product plus one reduction per beat.) It needs H^2..H^k per message. Because
-    H changes per packet they cannot be precomputed in software: a power pipeline
-    computes them when H arrives -- k=2: H^2 = H*H, one multiplier stage (+1 cycle);
-    k=4: H^2 in stage 1, then H^3 = H^2*H and H^4 = H^2*H^2 in stage 2 (+2 cycles,
-    3 extra multipliers). That pipeline is fully pipelined (a new H every beat), so
-    throughput is unaffected, but H must be presented 1 (k=2) or 2 (k=4) cycles
-    ahead of the message's first beat, or the block stream delayed by as much,
-    i.e. +1 / +2 cycles of latency per packet. A final beat with j < k valid blocks
-    uses H^j..H^1 (per-lane power select by count), and a message must start in
-    lane 0 of a beat (or two accumulators are needed for a message boundary inside
-    a beat).
+    The same unrolling: with k blocks per beat, ``Y' = (Y ^ X_1) * H^k ^ X_2 * H^(k-1)
+    ^ ... ^ X_k * H``, the k carry-less products XORed before one reduction (aggregated
+    reduction); H^2 is a squaring, H^3 = H^2 * H one multiplier when H arrives, and a
+    final beat with j < k blocks uses H^j..H^1.
     """
 
     def __init__(self):
         super().__init__({
             "i": In(stream.Signature(GhashIn)),
             "o": Out(stream.Signature(GhashOut)),
-            "prod": Out(128),
         })
 
     def elaborate(self, platform):
         m = Module()
-
-        acc = Signal(128, reset_less=True)      # Y_{i-1}
-        h_reg = Signal(128, reset_less=True)    # H of the current message
-        x = Signal(128)                         # Y_{i-1} xor X_i (multiplier input)
-        h = Signal(128)                         # H operand
-        y_out = Signal(128, reset_less=True)    # output register (one entry)
-
         p = self.i.payload
-        m.d.comb += [
-            x.eq(Mux(p.first, 0, acc) ^ p.block),
-            h.eq(Mux(p.first, p.h, h_reg)),
-        ]
-        prod = gf128_mul(m, x, h)               # (Y_{i-1} xor X_i) * H
-        m.d.comb += self.prod.eq(prod)
+        take = self.i.valid & self.i.ready
 
-        # A last beat may only be taken if the output register is free or drains now.
-        m.d.comb += self.i.ready.eq(~p.last | ~self.o.valid | self.o.ready)
+        # ---- results: a FIFO, and a count of the results pending (the credits) -------
+        m.submodules.res = res = fifo.SyncFIFO(width=128, depth=RESULTS)
+        pending = Signal(range(RESULTS + 1))
+        m.d.comb += [self.i.ready.eq(~p.last | (pending < RESULTS)),
+                     self.o.valid.eq(res.r_rdy), self.o.payload.y.eq(res.r_data), res.r_en.eq(self.o.ready)]
+        m.d.sync += pending.eq(pending + (take & p.last) - (self.o.valid & self.o.ready))
 
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += acc.eq(prod)
+        # ---- the message's state: its H, which block comes next -------------------------
+        h_reg = Signal(128, reset_less=True)
+        n = Signal(2)                           # blocks of the message taken: 0, 1, 2 = more
+        with m.If(take):
+            m.d.sync += n.eq(Mux(p.first, 1, Mux(n == 2, 2, n + 1)))
             with m.If(p.first):
                 m.d.sync += h_reg.eq(p.h)
-            with m.If(p.last):
-                m.d.sync += [
-                    self.o.valid.eq(1),
-                    y_out.eq(prod),
-                ]
-        m.d.comb += self.o.payload.y.eq(y_out)
+        idx = Mux(p.first, 0, n)                # this block's index, 2 = 2 or more
+        lane = Signal()                         # accumulator of this block: its index mod 2
+        with m.If(take):
+            m.d.sync += lane.eq(Mux(p.first, 1, ~lane))
+        blk_lane = Mux(p.first, 0, lane)
+        h = Mux(p.first, p.h, h_reg)
 
+        # ---- stage 0: the beat and its operand (H^2, or H for the last block) ------------
+        s0 = Signal(data.StructLayout({"valid": 1, "last": 1, "lane": 1, "fresh": 1, "pair": 1}))
+        x0 = Signal(128, reset_less=True)
+        op0 = Signal(128, reset_less=True)
+        m.d.sync += [
+            s0.valid.eq(take), s0.last.eq(p.last), s0.lane.eq(blk_lane),
+            s0.fresh.eq(idx != 2),              # the first block of its accumulator
+            s0.pair.eq(idx != 0),               # at the last block: the other one holds a part
+            x0.eq(p.block), op0.eq(Mux(p.last, h, gf128_square(m, h))),
+        ]
+
+        # ---- stage 1: (Y_lane xor X) times the operand, as partial sums -------------------
+        acc0, acc1 = Signal(128, reset_less=True), Signal(128, reset_less=True)    # even / odd blocks
+        x = Signal(128)
+        m.d.comb += x.eq(Mux(s0.fresh, 0, Mux(s0.lane, acc1, acc0)) ^ x0)
+        parts = clmul_partials(x, op0)      # 8 x 143 bits, registered
+        parts_q = [(j, Signal(len(v), name=f"part{j}", reset_less=True)) for j, v in parts]
+        s1 = Signal.like(s0)
+        m.d.sync += [s1.eq(s0), *[q.eq(v) for (_, q), (_, v) in zip(parts_q, parts)]]
+
+        # ---- stage 2: XOR, reduce, into the accumulator; S on the last block -------------
+        prod = Signal(128)
+        m.d.comb += prod.eq(reduce_product(m, join_partials(parts_q), "prod"))
+        with m.If(s1.valid & ~s1.lane):
+            m.d.sync += acc0.eq(prod)
+        with m.If(s1.valid & s1.lane):
+            m.d.sync += acc1.eq(prod)
+        m.d.comb += [res.w_en.eq(s1.valid & s1.last),
+                     res.w_data.eq(prod ^ Mux(s1.pair, Mux(s1.lane, acc0, acc1), 0))]
         return m

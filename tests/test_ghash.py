@@ -1,12 +1,11 @@
 """GHASH core (hw/ghash.py): reference checks, amaranth.sim unit tests, cocotb runs
-under both simulators, Verilator lint.
+under both simulators (its Verilator lint is with the other cores', tests/test_lint.py).
 
 Expected values come only from ``cryptography`` and published vectors (see
 tb/ghash_tb.py for the derivations).
 """
 
 import random
-import re
 
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal
@@ -15,7 +14,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hw.ghash import LATENCY, Ghash, gf128_mul
-from tb.lint import verilator_warnings
 from tb.sim import SIMULATORS, run
 from tb.ghash_tb import (ONE, _g_aad, aes_ecb, h2_message, published_message,
                          published_messages, random_message)
@@ -206,23 +204,3 @@ MESSAGES = {"icarus": 100, "verilator": 500}
 def test_ghash_cocotb(sim):
     run(Ghash(), name="ghash", test_module="tb.ghash_tb", simulator=sim,
         extra_env={"GHASH_MESSAGES": str(MESSAGES.get(sim, 60)), "GHASH_SEED": "1"})
-
-
-# --------------------------------------------------------------------------------------
-# Lint
-# --------------------------------------------------------------------------------------
-
-#: `verilator --lint-only -Wall` waivers, each narrowed to the names it covers:
-#: UNUSEDSIGNAL only for debug aliases that Amaranth/Yosys keep next to the logic that
-#: actually uses the bits: the named multiplier nodes ``gfmul_v<i>`` and ``gfmul_z`` (Yosys folds them
-#: into shared XOR wires of ``h``), the per-field views of the stream payloads
-#: (``i__payload.h`` ...) and ``y_out`` (the output register is emitted as
-#: ``o__payload``). Any other warning, or UNUSEDSIGNAL on any other name, fails.
-LINT_WAIVED = re.compile(
-    r"%Warning-UNUSEDSIGNAL: .*Signal is not used: "
-    r"'(gfmul_(v\d+|z)|[io]__payload\.\w+|y_out)'$")
-
-
-def test_verilator_lint(tmp_path):
-    unwaived = [ln for ln in verilator_warnings(Ghash(), "ghash", tmp_path) if not LINT_WAIVED.search(ln)]
-    assert not unwaived, "\n".join(unwaived[:20])

@@ -32,6 +32,7 @@ import pytest
 
 from hw.aes import Aes
 from hw.gcm import Gcm
+from hw.ghash import Ghash
 from hw.kdf import KdfEngine
 from hw.keytable import KeyTable
 from tb import designs
@@ -39,7 +40,7 @@ from tb.lint import verilator_warnings
 from tb.sim import build, build_warnings
 
 CORES = {"aes256": lambda: Aes(user_shape=16), "kdf": lambda: KdfEngine(tag_width=8),
-         "gcm": lambda: Gcm(side_width=8)}
+         "gcm": lambda: Gcm(side_width=8), "ghash": Ghash}
 #: tops linted on their own; the simulated tops (tb.designs) are linted by their
 #: simulation's Verilator build, which runs -Wall on the Verilog it simulates
 TOPS = {"keytable": lambda: KeyTable(groups=4, tag_shape=8)}
