@@ -74,7 +74,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "check_sbox", "sbox_table"]
+__all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "check_key_sizes", "check_sbox", "sbox_table"]
 
 LATENCY = 17
 #: where the data path's S-boxes are: asynchronous LUT ROM reads, or block RAM
@@ -153,6 +153,14 @@ def _mix_columns(octets):
             ^ _join(_rot_columns(octets, 2)) ^ _join(_rot_columns(octets, 3)))
 
 
+def check_key_sizes(key_sizes) -> tuple:
+    """``key_sizes`` sorted, if it is ``(256,)`` or ``(128, 256)``, else ValueError."""
+    key_sizes = tuple(sorted(key_sizes))
+    if key_sizes not in ((256,), (128, 256)):
+        raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
+    return key_sizes
+
+
 def check_sbox(sbox: str) -> str:
     """``sbox`` if it is one of :data:`SBOX_STYLES`, else ValueError (a top checks its
     parameter when it is made, not when its AES pipelines are)."""
@@ -170,14 +178,12 @@ class Aes(wiring.Component):
     ``key_sizes``: ``(256,)`` (default) or ``(128, 256)``; the latter adds the input field
     ``k128`` and the AES-128 key schedule beside the AES-256 one.
     ``sbox``: ``"lut"`` (default) or ``"bram"``: the data path's 224 S-boxes as
-    synchronous reads of a ROM marked for block RAM (see module docstring); same ports,
+    synchronous reads of ROMs marked for block RAM (see module docstring); same ports,
     latency and rate.
     """
 
     def __init__(self, user_shape=1, key_sizes=(256,), sbox: str = "lut"):
-        key_sizes = tuple(sorted(key_sizes))
-        if key_sizes not in ((256,), (128, 256)):
-            raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
+        key_sizes = check_key_sizes(key_sizes)
         self._sbox = check_sbox(sbox)
         self._user_shape = user_shape
         self._aes128 = key_sizes == (128, 256)

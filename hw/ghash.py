@@ -1,16 +1,18 @@
 """GHASH core: GF(2^128) multiply-accumulate of NIST SP 800-38D, one block per cycle.
 
 The multiplier is generated here in Python as plain AND/XOR wiring (no ``*`` operator,
-no tables), see :func:`gf128_mul`; :class:`Ghash` wraps it in a single-cycle
-accumulate loop with a per-message hash key, for per-packet-keyed AES-GCM.
+no tables) in two halves, the carry-less product as partial sums
+(:func:`clmul_partials`, :func:`join_partials`) and the reduction mod P
+(:func:`reduce_product`); :class:`Ghash` puts a register between them and runs two
+accumulators with a per-message hash key, for per-packet-keyed AES-GCM.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_mul", "gf128_square", "clmul_partials", "join_partials",
-           "reduce_product", "LATENCY", "RESULTS"]
+__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_square", "clmul_partials", "join_partials", "reduce_product",
+           "LATENCY", "RESULTS"]
 
 
 #: Payload of the input stream ``i``. Bit offsets in the flattened Verilog port
@@ -95,24 +97,6 @@ def reduce_product(m, c, name: str):
     return _block(r)
 
 
-def gf128_mul(m, x, h, *, name="gfmul"):
-    """Add to module ``m`` a combinational X * H in GF(2^128) as SP 800-38D defines it
-    (section 6.3), and return the 128-bit product Signal ``{name}_z``: the carry-less
-    product (:func:`clmul_partials`, 16384 AND terms) reduced mod P
-    (:func:`reduce_product`). :class:`Ghash` runs the same two halves with a register
-    between them."""
-    z = Signal(128, name=f"{name}_z")
-    xs, hs = Signal(128, name=f"{name}_x"), Signal(128, name=f"{name}_h")
-    m.d.comb += [xs.eq(x), hs.eq(h)]
-    named = []
-    for j, part in clmul_partials(xs, hs):
-        p = Signal(len(part), name=f"{name}_p{j}")
-        m.d.comb += p.eq(part)
-        named.append((j, p))
-    m.d.comb += z.eq(reduce_product(m, join_partials(named), name))
-    return z
-
-
 def gf128_square(m, h, *, name="gfsq"):
     """H^2 in GF(2^128): squaring is linear in characteristic 2 (coefficient d of H
     moves to degree 2d), then the reduction mod P; a few XORs a bit, no multiplier.
@@ -144,7 +128,7 @@ class Ghash(wiring.Component):
     last beat); stage 1 registers the carry-less product as 8 partial sums of 16 terms
     (:func:`clmul_partials`, 143 bits each); stage 2 XORs them, reduces mod P and writes the block's
     accumulator; on the last block S goes into a result FIFO of :data:`RESULTS`.
-    No register has an enable: the stages always move.
+    The stage registers have no enable: the stages always move.
 
     Ports (Verilog names after flattening; ``clk``/``rst`` from the ``sync`` domain)
     ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .aes import Aes
+from .aes import Aes, check_key_sizes
 
 __all__ = ["Cmac2", "KdfEngine", "dbl", "fixed_block"]
 
@@ -69,9 +69,7 @@ class Cmac2(wiring.Component):
         self._sbox = sbox
         self._tag_width = tag_width
         self._depth = depth
-        self._key_sizes = tuple(sorted(key_sizes))
-        if self._key_sizes not in ((256,), (128, 256)):
-            raise ValueError(f"key_sizes must be (256,) or (128, 256), not {key_sizes}")
+        self._key_sizes = check_key_sizes(key_sizes)
         req = {"key": 256, "m1": 128, "m2": 128, "tag": tag_width}
         if 128 in self._key_sizes:
             req["k128"] = 1
