@@ -23,18 +23,20 @@ Byte order (FIPS-197): a 16-octet block / 32-octet key is the integer
 bits 255..248 the first octet of the key; the ciphertext likewise
 (``block.to_bytes(16, "big")``).
 
-Latency: :data:`LATENCY` = 17 cycles for both key sizes: a block accepted at clock edge t
-is presented on ``o`` from just after edge t + 17 (an input register, which holds the
-block after the initial AddRoundKey, one register per round, then the output FIFO's
-two: its memory and its output register, so ``o`` comes from a register; an AES-128 block is
-finished after round 10 and passes stages 11-14 unchanged, so blocks of both sizes mix
-freely and never overtake each other), later only if ``o`` stalled in between. The key
-schedule runs one round ahead of the data: the register before round r holds round r's
-key, so a round's logic is SubBytes, MixColumns and one XOR with a register, and the
-schedule step beside it is SubWord and one XOR of at most five words per bit (the four
-new words computed side by side, not in a chain). Nothing is combinational from ``i``
-to ``o``. Throughput: 1 block per
-cycle, with a different key (and size) every block if wanted.
+Latency: :data:`LATENCY` = 32 cycles for both key sizes: a block accepted at clock edge t
+is presented on ``o`` from just after edge t + 32, later only if ``o`` stalled in
+between. The registers on the way: the input register (the port as it is), the block
+after the initial AddRoundKey, two a round (14 rounds), then the output FIFO's two (its
+memory and its output register, so ``o`` comes from a register). Round r's two stages:
+SubBytes; then ShiftRows, MixColumns and AddRoundKey, the round key from a register. The
+key schedule beside them also takes two stages a round, one round ahead of the data:
+SubWord of the last word of round r's key; then round r + 1's four new words side by
+side (each bit one XOR of at most five words, not a chain through the words before it).
+So no stage has more than an S-box (an 8-input function) or a MixColumns/AddRoundKey
+XOR between registers. An AES-128 block is finished after round 10 and its result is
+carried in registers of its own beside rounds 11-14, so blocks of both sizes mix freely
+and never overtake each other. Nothing is combinational from ``i`` to ``o``.
+Throughput: 1 block per cycle, with a different key (and size) every block if wanted.
 
 Backpressure by credits: the pipeline never stalls (no enable on its registers: a
 global enable would fan out to every one of its thousands of flip-flops, the critical
@@ -59,12 +61,15 @@ Block-RAM S-boxes (``sbox="bram"``, for builds with block RAM to spare): the dat
 path's 224 S-boxes become synchronous read ports of ROMs of two ports each, marked
 ``ram_style``/``rom_style`` = ``block`` (one dual-port block RAM each: 112 RAMB18 on a
 7-series, 112 DP16KD on an ECP5 a pipeline); the 52 (56) key-schedule S-boxes stay in
-LUTs. The RAM's output register is then the pipeline register: stage r holds round r's
-SubBytes, and ShiftRows, MixColumns and AddRoundKey of round r run in the next cycle,
-into the RAM address of round r + 1 (the key is registered with the block at the input,
-so the schedule runs one cycle later, still one round ahead of the data). The last
-round's ShiftRows and AddRoundKey go straight into the output FIFO. Ports, latency (17)
-and rate are those of the LUT build.
+LUTs. A round is then two registers: the block RAM's own read register (its address the
+previous round's result) and one register after the RAM's output (a tool may merge it
+into the RAM as its output register, which an ECP5 DP16KD needs for a short
+clock-to-out); ShiftRows, MixColumns and AddRoundKey of round r run in the cycle after,
+into the RAM address of round r + 1, and the last round's ShiftRows and AddRoundKey go
+straight into the output FIFO. The key is registered once more beside the block after
+the initial AddRoundKey, so the schedule runs a cycle later than in the LUT build, one
+round ahead of the data as there. Ports, latency (32) and rate are those of the LUT
+build.
 """
 
 from __future__ import annotations
@@ -76,11 +81,11 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["Aes", "LATENCY", "OUT_DEPTH", "SBOX", "SBOX_STYLES", "check_key_sizes", "check_sbox", "sbox_table"]
 
-LATENCY = 17
+LATENCY = 32
 #: where the data path's S-boxes are: asynchronous LUT ROM reads, or block RAM
 SBOX_STYLES = ("lut", "bram")
 #: blocks the output FIFO holds; above the latency, so credits never limit the rate
-OUT_DEPTH = 32
+OUT_DEPTH = 48
 ROUNDS = 14
 ROUNDS_128 = 10
 
@@ -216,10 +221,14 @@ class Aes(wiring.Component):
         m.d.comb += self.i.ready.eq(inside < OUT_DEPTH)
         m.d.sync += inside.eq(inside + (self.i.valid & self.i.ready) - (self.o.valid & self.o.ready))
 
-        if self._sbox == "bram":
-            state, valid, user = self._bram_rounds(m, sub)
-        else:
-            state, valid, user = self._lut_rounds(m, sub)
+        # the input register: the port as it is, nothing computed from it
+        p = self.i.payload
+        valid = _reg(m, self.i.valid & self.i.ready, "valid_in", reset=True)
+        user = _reg(m, p.user, "user_in", self._user_shape)
+        key, block = _reg(m, p.key, "key_in"), _reg(m, p.block, "block_in")
+        k128 = _reg(m, p.k128, "k128_in") if self._aes128 else Const(0, 1)
+        rounds = self._bram_rounds if self._sbox == "bram" else self._lut_rounds
+        state, valid, user = rounds(m, sub, key, block, k128, valid, user)
 
         m.d.comb += [
             oq.w_en.eq(valid),             # never full: the credits count its entries
@@ -230,72 +239,41 @@ class Aes(wiring.Component):
         ]
         return m
 
-    def _lut_rounds(self, m, sub):
-        """The 14 rounds with asynchronous S-box reads, a register after each; returns the
-        final (state, valid, user), registered."""
-        # stage 0 registers the input: state = block ^ w[0..3] (the initial AddRoundKey),
-        # and the key window one round ahead of the data, as every later stage holds it:
-        # the register feeding round r holds round r's key in its low half (w[4r..4r+3])
-        # and the four words before it in its high half, so round r's AddRoundKey takes its
-        # key straight from a register, and the schedule step (SubWord and the XORs of the
-        # next key) runs beside the round, register to register. AES-256 window of round 1:
-        # the key as it is (w[0..7]); AES-128: w[0..3] in the high half, w[4..7] expanded.
-        # (intermediate values used more than once are named signals: Amaranth would
-        # otherwise repeat their logic at every use in the Verilog)
-        key = self.i.payload.key
-        k128 = self.i.payload.k128 if self._aes128 else Const(0, 1)
-        window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
-        _, window = self._round_key(m, sub, 1, window, k128)
-        state = self.i.payload.block ^ key[128:]
-        valid, user = self.i.valid & self.i.ready, self.i.payload.user
+    def _stage(self, m, name, valid, user, k128):
+        """valid, user and k128 one register further."""
+        return (_reg(m, valid, f"valid_{name}", reset=True), _reg(m, user, f"user_{name}", self._user_shape),
+                _reg(m, k128, f"k128_{name}") if self._aes128 else k128)
 
-        for r in range(0, ROUNDS + 1):
-            if r:
-                # round r: SubBytes, ShiftRows, MixColumns (not in the last round),
-                # AddRoundKey with the registered key; AES-128: round 10 is the last,
-                # rounds 11-14 pass the state on unchanged
-                rk = window[:128]
-                sr = _shift_rows([sub(o) for o in _octets(state, 16)])
-                if r < ROUNDS:
-                    out = _mix_columns(sr) ^ rk
-                    if self._aes128 and r == ROUNDS_128:
-                        out = Mux(k128, _join(sr) ^ rk, out)
-                else:
-                    out = _join(sr) ^ rk
-                if self._aes128 and r > ROUNDS_128:
-                    out = Mux(k128, state, out)
-                if r < ROUNDS:      # the next round's key, beside this round
-                    _, window = self._round_key(m, sub, r + 1, window, k128)
-            else:
-                out = state
-            # pipeline register after round r (r = 0: the input)
-            state_q = Signal(128, name=f"state{r}", reset_less=True)
-            valid_q = Signal(name=f"valid{r}")
-            user_q = Signal(self._user_shape, name=f"user{r}", reset_less=True)
-            regs = [state_q.eq(out), valid_q.eq(valid), user_q.eq(user)]
-            if r < ROUNDS:
-                window_q = Signal(256, name=f"window{r + 1}", reset_less=True)
-                regs.append(window_q.eq(window))
-                window = window_q
-                if self._aes128:
-                    k128_q = Signal(name=f"k128_{r}", reset_less=True)
-                    regs.append(k128_q.eq(k128))
-            m.d.sync += regs
-            state, valid, user = state_q, valid_q, user_q
-            if self._aes128 and r < ROUNDS:
-                k128 = k128_q
+    def _lut_rounds(self, m, sub, key, block, k128, valid, user):
+        """Round r in two stages, each ending in a register: ``sb{r}`` = SubBytes (asynchronous
+        S-box reads), then ``state{r}`` = ShiftRows, MixColumns (not in round 14) and
+        AddRoundKey with round r's key from :meth:`_schedule`. Returns the final (state,
+        valid, user): state behind one 2:1 mux with AES-128 built in, valid and user registered."""
+        rks = self._schedule(m, sub, key, k128)
+        state = _reg(m, block ^ key[128:], "state0")      # the initial AddRoundKey
+        valid, user, k128 = self._stage(m, "s0", valid, user, k128)
+        final = None
+        for r in range(1, ROUNDS + 1):
+            sb = _reg(m, _join([sub(o) for o in _octets(state, 16)]), f"sb{r}")
+            valid, user, k128 = self._stage(m, f"a{r}", valid, user, k128)
+            sr, rk = _shift_rows(_octets(sb, 16)), rks[r - 1]
+            if self._aes128 and r == ROUNDS_128:
+                final = _join(sr) ^ rk
+            state = _reg(m, _mix_columns(sr) ^ rk if r < ROUNDS else _join(sr) ^ rk, f"state{r}")
+            valid, user, k128 = self._stage(m, f"b{r}", valid, user, k128)
+        if self._aes128:        # AES-128's result, passed on beside rounds 11-14
+            state = Mux(k128, _delay(m, final, 2 * (ROUNDS - ROUNDS_128) + 1, "done"), state)
         return state, valid, user
 
-    def _bram_rounds(self, m, sub):
-        """The 14 rounds with the data path's S-boxes read synchronously from block RAM:
-        the RAM's output register is the pipeline register, so round r is registered after
-        its SubBytes, and ShiftRows, MixColumns and AddRoundKey of round r run in the cycle
-        after, straight into the address of round r + 1's S-boxes. The key is registered at
-        the input beside the block and the schedule runs a cycle later than in the LUT build,
-        one round ahead of the data as there; the key schedule's S-boxes stay in LUTs.
-        AES-128: round 10's result travels through stages 11-14 in a register of its own.
-        Returns the final (state, valid, user): the state combinational from the last RAM
-        read (one XOR), valid and user registered."""
+    def _bram_rounds(self, m, sub, key, block, k128, valid, user):
+        """Round r in two registers: the block RAM's read register (``sb`` read with the
+        address ``x{r-1}``) and ``sb{r}``, one register after the RAM's output (which a
+        synthesis tool may merge into the RAM as its output register); ShiftRows, MixColumns
+        and AddRoundKey of round r run in the cycle after, from ``sb{r}`` straight into the
+        address of round r + 1. The key schedule (S-boxes in LUTs) runs one cycle later than
+        in the LUT build, the key registered once more beside ``state0``. Returns the final
+        (state, valid, user): state combinational from ``sb14`` (one XOR, and a 2:1 mux with
+        AES-128 built in), valid and user registered."""
         roms = []       # one ROM per two read ports: one dual-port block RAM each
 
         def sub_sync(octet):
@@ -307,76 +285,99 @@ class Aes(wiring.Component):
             m.d.comb += port.addr.eq(octet)
             return port.data
 
-        key = self.i.payload.key
-        k128_in = self.i.payload.k128 if self._aes128 else Const(0, 1)
-        # stage 0: the block after the initial AddRoundKey, the key, valid, user
-        state = Signal(128, name="state0", reset_less=True)
-        key_q = Signal(256, name="key0", reset_less=True)
-        k128 = Signal(name="k128_0", reset_less=True)
-        valid, user = Signal(name="valid0"), Signal(self._user_shape, name="user0", reset_less=True)
-        m.d.sync += [state.eq(self.i.payload.block ^ key[128:]), key_q.eq(key), k128.eq(k128_in),
-                     valid.eq(self.i.valid & self.i.ready), user.eq(self.i.payload.user)]
-        window = Cat(Mux(k128, key_q[128:], key_q[:128]), key_q[128:]) if self._aes128 else key_q
-        _, window = self._round_key(m, sub, 1, window, k128)
-        x, final, done = state, None, None
+        x = _reg(m, block ^ key[128:], "state0")          # the initial AddRoundKey
+        rks = self._schedule(m, sub, _reg(m, key, "key0"), _reg(m, k128, "k128_key0") if self._aes128 else k128)
+        valid, user, k128 = self._stage(m, "s0", valid, user, k128)
+        final = None
         for r in range(1, ROUNDS + 1):
-            # registered after round r's SubBytes (the RAM's output), with round r's key
-            sb = [sub_sync(o) for o in _octets(x, 16)]
-            window_q = Signal(256, name=f"window{r}", reset_less=True)
-            valid_q, k128_q = Signal(name=f"valid{r}"), Signal(name=f"k128_{r}", reset_less=True)
-            user_q = Signal(self._user_shape, name=f"user{r}", reset_less=True)
-            regs = [window_q.eq(window), valid_q.eq(valid), user_q.eq(user), k128_q.eq(k128)]
-            if self._aes128 and r > ROUNDS_128:     # an AES-128 result, passed on
-                done_q = Signal(128, name=f"done{r}", reset_less=True)
-                regs.append(done_q.eq(final if r == ROUNDS_128 + 1 else done))
-                done = done_q
-            m.d.sync += regs
-            window, valid, user, k128 = window_q, valid_q, user_q, k128_q
-            rk, sr = window[:128], _shift_rows(sb)
+            sb = _join([sub_sync(o) for o in _octets(x, 16)])
+            valid, user, k128 = self._stage(m, f"a{r}", valid, user, k128)
+            sb = _reg(m, sb, f"sb{r}")
+            valid, user, k128 = self._stage(m, f"b{r}", valid, user, k128)
+            sr, rk = _shift_rows(_octets(sb, 16)), rks[r - 1]
             if self._aes128 and r == ROUNDS_128:
-                final = Signal(128, name="final128")
-                m.d.comb += final.eq(_join(sr) ^ rk)
-            if r < ROUNDS:
-                x = Signal(128, name=f"x{r}")
-                m.d.comb += x.eq(_mix_columns(sr) ^ rk)
-                _, window = self._round_key(m, sub, r + 1, window, k128)
-        out = _join(sr) ^ rk
+                final = _wire(m, _join(sr) ^ rk, "final128")
+            x = _wire(m, _mix_columns(sr) ^ rk if r < ROUNDS else _join(sr) ^ rk, f"x{r}")
         if self._aes128:
-            out = Mux(k128, done, out)
-        return out, valid, user
+            x = Mux(k128, _delay(m, final, 2 * (ROUNDS - ROUNDS_128), "done"), x)
+        return x, valid, user
 
-    def _round_key(self, m, sub, r, window, k128):
-        """Round r's key from the window, and the window of round r + 1 (FIPS-197 5.2).
+    def _schedule(self, m, sub, key, k128):
+        """The round keys of the 256-bit ``key`` register (with AES-128 built in and
+        ``k128`` set, the 16-octet key in ``key[255:128]``), two stages a round as the data:
+        the schedule of round r + 1 is SubWord of the last word of round r's window, then
+        the XORs of :meth:`_expand`, so round r's key is in a register from the start of
+        the second cycle after the one in which ``key`` is read for round 1 plus 2(r - 1):
+        the second stage of data round r in the LUT build, where the data reads ``key`` in
+        the same cycle. Returns the 14 round-key registers (128 bits each, rounds 1-14)."""
+        # the window of round 1's expansion: AES-128 w[0..3] in both halves, AES-256 w[0..7]
+        window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
+        rks = []
+        for r in range(1, ROUNDS + 1):
+            s = None if r == 1 and not self._aes128 else \
+                _reg(m, _join([sub(o) for o in _octets(window[:32], 4)]), f"subword{r}")
+            base = _reg(m, window, f"window_b{r}")
+            k128 = _reg(m, k128, f"k128_b{r}") if self._aes128 else k128
+            window = _reg(m, self._expand(m, r, s, base, k128), f"window{r}")
+            k128 = _reg(m, k128, f"k128_w{r}") if self._aes128 else k128
+            rks.append(window[:128])
+        return rks
 
-        AES-256 (Nk = 8): round 1's key is the key's second half; round r >= 2 expands
-        w[4r..4r+3] from w[4r-8..4r-1]: the first word from SubWord(RotWord(w[4r-1])) ^ Rcon
-        (r even) or SubWord(w[4r-1]) (r odd). AES-128 (Nk = 4, rounds 1-10): w[4r..4r+3]
-        from w[4r-4..4r-1], the first word from SubWord(RotWord(w[4r-1])) ^ Rcon[r]. Both
-        share the four S-boxes of w[4r-1] (SubWord(RotWord(w)) = RotWord(SubWord(w)))."""
+    def _expand(self, m, r, s, window, k128):
+        """The window of round r (FIPS-197 5.2): round r's key w[4r..4r+3] in the low half,
+        w[4r-4..4r-1] in the high half, from round r - 1's window and ``s`` = SubWord of its
+        last word w[4r-1] (both registered).
+
+        AES-256 (Nk = 8): round 1's key is the key's second half (the window as it is);
+        round r >= 2 expands w[4r..4r+3] from w[4r-8..4r-1]: the first word from
+        SubWord(RotWord(w[4r-1])) ^ Rcon (r even) or SubWord(w[4r-1]) (r odd). AES-128
+        (Nk = 4, rounds 1-10): w[4r..4r+3] from w[4r-4..4r-1], the first word from
+        SubWord(RotWord(w[4r-1])) ^ Rcon[r]. Both use the same ``s``
+        (SubWord(RotWord(w)) = RotWord(SubWord(w)))."""
         high = [window[256 - 32 * (j + 1): 256 - 32 * j] for j in range(4)]   # AES-256 w[4r-8..4r-5]
         low = [window[128 - 32 * (j + 1): 128 - 32 * j] for j in range(4)]    # w[4r-4..4r-1]
         if r == 1 and not self._aes128:
-            return window[:128], window
-        s = [sub(o) for o in _octets(window[:32], 4)]      # SubWord(w[4r-1])
-        rot = _join(s[1:] + s[:1])
+            return window
+        so = _octets(s, 4)
+        rot = _join(so[1:] + so[:1])
         rcon256 = RCON[r // 2 - 1] if r % 2 == 0 else 0
         if not self._aes128:
-            t, base = (rot if r % 2 == 0 else _join(s)) ^ (rcon256 << 24), high
+            t, base = (rot if r % 2 == 0 else s) ^ (rcon256 << 24), high
         else:
             rcon128 = RCON_128[r - 1] if r <= ROUNDS_128 else 0
-            t = Mux(k128 | (r % 2 == 0), rot, _join(s)) ^ (Mux(k128, rcon128, rcon256) << 24)
+            t = Mux(k128 | (r % 2 == 0), rot, s) ^ Mux(k128, rcon128 << 24, rcon256 << 24)
             base = [Mux(k128, lo, hi) for lo, hi in zip(low, high)]
         # FIPS-197 w[4r..4r+3]: w[4r+j] = t ^ base[0] ^ .. ^ base[j], each bit one XOR of
-        # at most 5 inputs (one LUT), not a chain through the words before it
-        t_q = Signal(32, name=f"t{r}")
-        m.d.comb += t_q.eq(t)
-        new = [Signal(32, name=f"w{4 * r + j}") for j in range(4)]
+        # at most 5 inputs, not a chain through the words before it
+        t = _wire(m, t, f"t{r}")
+        new = []
         for j in range(4):
-            acc = t_q
+            acc = t
             for b in base[:j + 1]:
                 acc = acc ^ b
-            m.d.comb += new[j].eq(acc)
+            new.append(_wire(m, acc, f"w{4 * r + j}"))
         rk = Cat(*reversed(new))
         if r == 1:      # AES-256's round-1 key is the key's second half: the window as it is
-            return Mux(k128, rk, window[:128]), Cat(Mux(k128, rk, window[:128]), window[128:])
-        return rk, Cat(rk, window[:128])
+            return Cat(Mux(k128, rk, window[:128]), window[128:])
+        return Cat(rk, window[:128])
+
+
+def _reg(m, value, name, shape=None, reset=False):
+    """A register of ``value`` (``shape``: that of value if None), reset only if asked."""
+    q = Signal(shape if shape is not None else len(value), name=name, reset_less=not reset)
+    m.d.sync += q.eq(value)
+    return q
+
+
+def _wire(m, value, name):
+    """``value`` as a named signal (Amaranth would otherwise repeat its logic at every use)."""
+    w = Signal(len(value), name=name)
+    m.d.comb += w.eq(value)
+    return w
+
+
+def _delay(m, value, n, name):
+    """``value`` through ``n`` registers."""
+    for k in range(n):
+        value = _reg(m, value, f"{name}{k}")
+    return value

@@ -80,7 +80,7 @@ def designs(groups: int, contexts: int, max_frame: int, sas: int = 8, window: in
         "gcm": (lambda: Gcm(side_width=8, sbox=sbox), {"side_width": 8, "sbox": sbox}),
         "gcm128": (lambda: Gcm(side_width=8, key_sizes=(128, 256), sbox=sbox),
                    {"side_width": 8, "key_sizes": "128,256", "sbox": sbox}),
-        "kdf": (lambda: KdfEngine(tag_width=8, sbox=sbox), {"tag_width": 8, "depth": 32, "sbox": sbox}),
+        "kdf": (lambda: KdfEngine(tag_width=8, sbox=sbox), {"tag_width": 8, "depth": 64, "sbox": sbox}),
         "aes256": (lambda: Aes(user_shape=16, sbox=sbox), {"user_width": 16, "sbox": sbox}),
         "aes128": (lambda: Aes(user_shape=16, key_sizes=(128, 256), sbox=sbox),
                    {"user_width": 16, "key_sizes": "128,256", "sbox": sbox}),

@@ -47,12 +47,12 @@ consumer that must not release unauthenticated plaintext (the endpoint does, spe
 section 6) holds the packet until ``tag_ok``.
 
 Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 22 (:data:`LATENCY`: the data pipeline's 17, :data:`hw.aes.LATENCY`; a delay line
+t + 37 (:data:`LATENCY`: the data pipeline's 32, :data:`hw.aes.LATENCY`; a delay line
 as long as GHASH's latency, 3, :data:`hw.ghash.LATENCY`; the output FIFO's 2), the TAG
 beat included: GHASH (pipelined, :class:`hw.ghash.Ghash`) takes each hashed beat as it
 leaves the data pipeline and its result for the packet's length block arrives as the
 end slot reaches the end of the delay line, where the tag is formed. A context must be
-accepted 18 cycles (AES LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
+accepted 33 cycles (AES LATENCY + 1) before its packet's first hashed beat leaves the data pipeline, or
 that beat waits (a packet's beats are not issued until its H is ready); with ``h_in_ctx``
 its packet may start on the cycle after it is accepted.
 
@@ -106,8 +106,10 @@ LATENCY = AES_LATENCY + GHASH_LATENCY + 2
 #: FIFO): the credits by which it takes beats from the pipeline
 OUT_DEPTH = 8
 #: Contexts the engine holds: accepted ahead of their packets, or of packets in flight
-#: (packets are started only while their H is in, so at most AHEAD are in flight).
-AHEAD = 16
+#: (packets are started only while their H is in, so at most AHEAD are in flight): above
+#: LATENCY / 2, so packets of one block (two cycles with the tag) keep the rate (16, with
+#: LATENCY 37, measured 2.13 cycles a packet).
+AHEAD = 32
 
 
 class Kind(enum.Enum, shape=2):

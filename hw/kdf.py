@@ -17,11 +17,11 @@ Two components:
 
 Throughput: one request every 4 cycles (4 AES slots each) when ``o`` is always ready;
 issue priority is H > second block > first block > new request, so a key never waits
-behind newer ones. Latency: 58 cycles from the request's transfer to the key's transfer
-when ``o`` is ready (three AES passes of 17 cycles, the queues between them and the
+behind newer ones. Latency: 103 cycles from the request's transfer to the key's transfer
+when ``o`` is ready (three AES passes of 32 cycles, the queues between them and the
 output FIFO; measured by tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
-Backpressure: at most ``depth`` requests are in flight (default 32, above the ~60-cycle
-round trip / 4 = 15 needed on average: with fewer credits, admission stalls in convoys
+Backpressure: at most ``depth`` requests are in flight (default 64, above the ~105-cycle
+round trip / 4 = 27 needed on average (32 measured 4.11 cycles a key): with fewer credits, admission stalls in convoys
 and the rate drops); their results always fit the internal FIFOs, so the AES pipeline
 never stalls and ``i.ready`` never depends on ``o.ready`` combinationally. Order:
 results leave in request order.
@@ -65,7 +65,7 @@ class Cmac2(wiring.Component):
     keeps its S-boxes (:class:`hw.aes.Aes`).
     """
 
-    def __init__(self, tag_width: int = 1, depth: int = 32, key_sizes=(256,), sbox: str = "lut"):
+    def __init__(self, tag_width: int = 1, depth: int = 64, key_sizes=(256,), sbox: str = "lut"):
         self._sbox = sbox
         self._tag_width = tag_width
         self._depth = depth
@@ -194,7 +194,7 @@ class KdfEngine(wiring.Component):
     ``depth`` as :class:`Cmac2`'s; ``sbox``: where the AES pipeline keeps its S-boxes.
     """
 
-    def __init__(self, tag_width: int = 1, depth: int = 32, sbox: str = "lut"):
+    def __init__(self, tag_width: int = 1, depth: int = 64, sbox: str = "lut"):
         self._tag_width = tag_width
         self._depth = depth
         self._sbox = sbox
