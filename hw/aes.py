@@ -208,7 +208,10 @@ class Aes(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # one ROM, one asynchronous read port per S-box: one table in the Verilog
-        m.submodules.sbox = rom = Memory(shape=8, depth=256, init=SBOX)
+        # (marked for logic: its outputs are registered, and a tool that merged those
+        # registers into the read ports would otherwise try a block RAM of 200-odd ports)
+        m.submodules.sbox = rom = Memory(shape=8, depth=256, init=SBOX,
+                                         attrs={"ram_style": "logic", "rom_style": "logic"})
 
         def sub(octet):
             port = rom.read_port(domain="comb")
@@ -305,61 +308,60 @@ class Aes(wiring.Component):
     def _schedule(self, m, sub, key, k128):
         """The round keys of the 256-bit ``key`` register (with AES-128 built in and
         ``k128`` set, the 16-octet key in ``key[255:128]``), two stages a round as the data:
-        the schedule of round r + 1 is SubWord of the last word of round r's window, then
-        the XORs of :meth:`_expand`, so round r's key is in a register from the start of
-        the second cycle after the one in which ``key`` is read for round 1 plus 2(r - 1):
-        the second stage of data round r in the LUT build, where the data reads ``key`` in
-        the same cycle. Returns the 14 round-key registers (128 bits each, rounds 1-14)."""
+        for round r + 1, SubWord of the last word of round r's window and the prefix XORs
+        of the words the new ones are XORed with, registered; then each new word is one
+        XOR of a registered prefix and the (rotated) SubWord with Rcon (:meth:`_expand`).
+        Round r's key is in a register from the start of the second cycle after the one in
+        which ``key`` is read for round 1 plus 2(r - 1): the second stage of data round r in
+        the LUT build, where the data reads ``key`` in the same cycle. Returns the 14
+        round-key registers (128 bits each, rounds 1-14)."""
         # the window of round 1's expansion: AES-128 w[0..3] in both halves, AES-256 w[0..7]
         window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
         rks = []
         for r in range(1, ROUNDS + 1):
-            s = None if r == 1 and not self._aes128 else \
-                _reg(m, _join([sub(o) for o in _octets(window[:32], 4)]), f"subword{r}")
-            base = _reg(m, window, f"window_b{r}")
-            k128 = _reg(m, k128, f"k128_b{r}") if self._aes128 else k128
-            window = _reg(m, self._expand(m, r, s, base, k128), f"window{r}")
+            if r == 1 and not self._aes128:     # AES-256's round-1 key is the key's second half
+                window = _delay(m, window, 2, "window1_")
+            else:
+                high = [window[256 - 32 * (j + 1): 256 - 32 * j] for j in range(4)]   # AES-256 w[4r-8..4r-5]
+                low = [window[128 - 32 * (j + 1): 128 - 32 * j] for j in range(4)]    # w[4r-4..4r-1]
+                base = [Mux(k128, lo, hi) for lo, hi in zip(low, high)] if self._aes128 else high
+                prefix = []
+                for b in base:      # base[0] ^ .. ^ base[j]
+                    prefix.append(b if not prefix else prefix[-1] ^ b)
+                s = _reg(m, _join([sub(o) for o in _octets(window[:32], 4)]), f"subword{r}")
+                p = _reg(m, Cat(*reversed(prefix)), f"prefix{r}")
+                kept = _reg(m, window if r == 1 else window[:128], f"kept{r}")
+                k128 = _reg(m, k128, f"k128_b{r}") if self._aes128 else k128
+                window = _reg(m, self._expand(m, r, s, p, kept, k128), f"window{r}")
             k128 = _reg(m, k128, f"k128_w{r}") if self._aes128 else k128
             rks.append(window[:128])
         return rks
 
-    def _expand(self, m, r, s, window, k128):
+    def _expand(self, m, r, s, prefix, kept, k128):
         """The window of round r (FIPS-197 5.2): round r's key w[4r..4r+3] in the low half,
-        w[4r-4..4r-1] in the high half, from round r - 1's window and ``s`` = SubWord of its
-        last word w[4r-1] (both registered).
+        w[4r-4..4r-1] in the high half. ``s``: SubWord of w[4r-1]; ``prefix``: word j (j = 0
+        first, in the high bits) the XOR of words 0..j of the four w[4r+j] are XORed with;
+        ``kept``: w[4r-4..4r-1] (round 1: the whole window of round 1's expansion); all
+        registered, so a new word's bit is one XOR of a prefix bit and a bit of ``s``.
 
-        AES-256 (Nk = 8): round 1's key is the key's second half (the window as it is);
-        round r >= 2 expands w[4r..4r+3] from w[4r-8..4r-1]: the first word from
+        AES-256 (Nk = 8), round r >= 2: w[4r+j] = T ^ w[4r-8] ^ .. ^ w[4r-8+j], T =
         SubWord(RotWord(w[4r-1])) ^ Rcon (r even) or SubWord(w[4r-1]) (r odd). AES-128
-        (Nk = 4, rounds 1-10): w[4r..4r+3] from w[4r-4..4r-1], the first word from
+        (Nk = 4, rounds 1-10): w[4r+j] = T ^ w[4r-4] ^ .. ^ w[4r-4+j], T =
         SubWord(RotWord(w[4r-1])) ^ Rcon[r]. Both use the same ``s``
         (SubWord(RotWord(w)) = RotWord(SubWord(w)))."""
-        high = [window[256 - 32 * (j + 1): 256 - 32 * j] for j in range(4)]   # AES-256 w[4r-8..4r-5]
-        low = [window[128 - 32 * (j + 1): 128 - 32 * j] for j in range(4)]    # w[4r-4..4r-1]
-        if r == 1 and not self._aes128:
-            return window
         so = _octets(s, 4)
         rot = _join(so[1:] + so[:1])
         rcon256 = RCON[r // 2 - 1] if r % 2 == 0 else 0
         if not self._aes128:
-            t, base = (rot if r % 2 == 0 else s) ^ (rcon256 << 24), high
+            t = (rot if r % 2 == 0 else s) ^ (rcon256 << 24)
         else:
             rcon128 = RCON_128[r - 1] if r <= ROUNDS_128 else 0
             t = Mux(k128 | (r % 2 == 0), rot, s) ^ Mux(k128, rcon128 << 24, rcon256 << 24)
-            base = [Mux(k128, lo, hi) for lo, hi in zip(low, high)]
-        # FIPS-197 w[4r..4r+3]: w[4r+j] = t ^ base[0] ^ .. ^ base[j], each bit one XOR of
-        # at most 5 inputs, not a chain through the words before it
         t = _wire(m, t, f"t{r}")
-        new = []
-        for j in range(4):
-            acc = t
-            for b in base[:j + 1]:
-                acc = acc ^ b
-            new.append(_wire(m, acc, f"w{4 * r + j}"))
-        rk = Cat(*reversed(new))
-        if r == 1:      # AES-256's round-1 key is the key's second half: the window as it is
-            return Cat(Mux(k128, rk, window[:128]), window[128:])
-        return Cat(rk, window[:128])
+        rk = _wire(m, Cat(*[t ^ prefix[32 * j: 32 * (j + 1)] for j in range(4)]), f"rk{r}")
+        if r == 1:      # AES-128 only: the key's expansion; AES-256: the window as it is
+            return Cat(Mux(k128, rk, kept[:128]), kept[128:])
+        return Cat(rk, kept)
 
 
 def _reg(m, value, name, shape=None, reset=False):

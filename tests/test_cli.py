@@ -129,3 +129,22 @@ def test_lut_levels_count_luts_between_registers_only() -> None:
     assert levels(ram) == 4         # g -> h -> RAM read -> i; w1..w4 (4) end at the write port
     ram["w5"] = _cell("LUT1", {"I0": [35]}, {"O": [36]})
     assert levels(ram) == 5
+
+
+def test_deepest_path_names_the_cells_of_a_longest_path() -> None:
+    """hw.synth.deepest_path: the cells of a path with lut_levels LUTs, start to end, each
+    with the kept net name it drives (design names before Yosys's $-names)."""
+    from hw.synth import deepest_path, lut_levels
+
+    cells = {
+        "q0": _cell("FDRE", {"D": [9], "C": [99]}, {"Q": [1]}),
+        "a": _cell("LUT2", {"I0": [1], "I1": [1]}, {"O": [2]}),
+        "m": _cell("MUXF7", {"I0": [2], "I1": [1], "S": [1]}, {"O": [3]}),
+        "b": _cell("LUT1", {"I0": [3]}, {"O": [4]}),
+        "short": _cell("LUT1", {"I0": [1]}, {"O": [5]}),     # one LUT: not the deepest
+        "c": _cell("LUT2", {"I0": [4], "I1": [5]}, {"O": [9]}),
+    }
+    netlist = {"modules": {"t": {"cells": cells, "netnames": {
+        "$auto$x": {"bits": [2]}, "stage_a": {"bits": [2]}, "mixed": {"bits": [3]}, "sum": {"bits": [9]}}}}}
+    assert lut_levels(netlist, "t") == 3
+    assert deepest_path(netlist, "t") == ["LUT2 stage_a", "MUXF7 mixed", "LUT1 b", "LUT2 sum"]

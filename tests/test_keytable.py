@@ -99,11 +99,11 @@ def test_key_table_matches_model_through_rotations() -> None:
             if kind == "w":
                 ctx.set(top.wr.valid, 1)
                 ctx.set(top.wr.payload, {**{f: 0 for f, _ in WL}, **item})
-                while not ctx.get(top.wr.ready):     # a lookup in the table's first stage
+                while not ctx.get(top.wr.ready):     # a lookup in the table's first stages, a write in W
                     await ctx.tick()
-                rejected.append(ctx.get(top.refused))
                 await ctx.tick()
                 ctx.set(top.wr.valid, 0)
+                rejected.append(ctx.get(top.refused))   # the cycle after the transfer
             else:
                 ctx.set(top.q.valid, 1)
                 ctx.set(top.q.payload, {**{f: 0 for f, _ in QL}, **item, "tag": n})
@@ -157,8 +157,8 @@ def test_lookup_is_atomic_with_respect_to_a_rotation_on_the_same_cycles() -> Non
     Lookups every cycle under heavy backpressure while rotations write on any cycle
     (the cycle a lookup is offered, or while one waits in the pipeline); each answer must
     be the model's for the writes accepted before the lookup's cycle (the table takes no
-    lookup on a cycle a write is offered, and no write while a lookup is in its first
-    stage). Before the fix the key memories were read a cycle or more after the
+    lookup on a cycle a write is offered or registered, and no write while a lookup is in
+    its first two stages or a write is registered). Before the fix the key memories were read a cycle or more after the
     slot was chosen, so a WRITE_SLOT in between gave the frame the new key."""
     rng = random.Random(12)
     top = KeyTable(groups=G, tag_shape=16)
@@ -186,7 +186,7 @@ def test_lookup_is_atomic_with_respect_to_a_rotation_on_the_same_cycles() -> Non
             ctx.set(top.wr.valid, 1)
             ctx.set(top.wr.payload, {**{f: 0 for f, _ in WL}, **w})
             events.append(("w", w))
-            await ctx.tick()
+            await ctx.tick().until(top.wr.ready)
         ctx.set(top.wr.valid, 0)
         tags = {(g, t): list(range(4)) for g in range(3) for t in range(3)}
         pending = list(rotations)
@@ -234,3 +234,76 @@ def test_lookup_is_atomic_with_respect_to_a_rotation_on_the_same_cycles() -> Non
     for n, (g, e) in enumerate(zip(answers, expect)):
         assert g["tag"] == n, "answers out of order"
         assert {k: g[k] for k in e} == e, f"query {n}: got {g}, expected {e}"
+
+
+def test_lookups_one_a_cycle_answered_after_latency() -> None:
+    """Back-to-back lookups (``r`` always ready): one taken every cycle, each answered
+    :data:`hw.keytable.LATENCY` cycles after its transfer, in order."""
+    from hw.keytable import LATENCY
+
+    top = KeyTable(groups=G, tag_shape=16)
+    taken, answered = [], []
+
+    async def bench(ctx):
+        ctx.set(top.r.ready, 1)
+        for w in (dict(op=Op.SET_GROUP, group=2, long=0, data=5), dict(op=Op.SET_DEFAULT, group=2)):
+            ctx.set(top.wr.valid, 1)
+            ctx.set(top.wr.payload, w)
+            await ctx.tick().until(top.wr.ready)
+        ctx.set(top.wr.valid, 0)
+        await ctx.tick()        # the last write leaves W
+        for cycle in range(40):
+            ctx.set(top.q.valid, cycle < 12)
+            ctx.set(top.q.payload, dict(send=0, k=0, tag=cycle))
+            if ctx.get(top.r.valid):
+                answered.append((ctx.get(top.r.payload.tag), cycle, ctx.get(top.r.payload.code)))
+            if cycle < 12 and ctx.get(top.q.ready):
+                taken.append((cycle, cycle))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert [c for c, _ in taken] == list(range(12)), "a lookup refused with no write offered"
+    assert [(tag, cycle) for tag, cycle, _ in answered] == [(t, c + LATENCY) for t, c in taken]
+    assert {code for _, _, code in answered} == {int(Code.UNKNOWN_KEY)}, "default group 2 has no keys"
+
+
+def test_back_to_back_writes_see_each_other() -> None:
+    """Writes offered on consecutive cycles: each one's checks see the one before it (a
+    second group with the same Root Key ID, a second slot of a type with the same tag:
+    both refused, spec 4.1), as the model refuses them."""
+    top = KeyTable(groups=G, tag_shape=16)
+    WL = write_layout(G)
+    writes = [dict(op=Op.SET_GROUP, group=0, long=0, data=77), dict(op=Op.SET_GROUP, group=1, long=0, data=77),
+              dict(op=Op.WRITE_SLOT, group=0, ktype=1, slot=0, tag=2, data=5),
+              dict(op=Op.WRITE_SLOT, group=0, ktype=1, slot=1, tag=2, data=6),
+              dict(op=Op.WRITE_SLOT, group=0, ktype=1, slot=2, tag=3, data=7)]
+    refused = []
+
+    async def bench(ctx):
+        n = 0
+        for _ in range(40):
+            ctx.set(top.wr.valid, n < len(writes))
+            if n < len(writes):
+                ctx.set(top.wr.payload, {**{f: 0 for f, _ in WL}, **writes[n]})
+            refused.append(ctx.get(top.refused))
+            taken = n < len(writes) and ctx.get(top.wr.ready)
+            await ctx.tick()
+            n += taken
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    model = ModelTable()
+    expect = []
+    for w in writes:
+        try:
+            apply_write(model, w)
+            expect.append(0)
+        except (EespError, ValueError):     # the model's refusals of management writes
+            expect.append(1)
+    assert expect == [0, 1, 0, 1, 0], "the model's own verdicts"
+    assert sum(refused) == sum(expect), f"refusals {sum(refused)}, expected {sum(expect)}"
