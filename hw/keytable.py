@@ -4,12 +4,12 @@ come out XORed into a master key for the datapath; no port reads a key back.
 
 :class:`KeyTable` ports (``amaranth.lib.stream``):
 
-* ``wr`` (sink, :func:`write_layout`), management writes, one every two cycles, in
-  effect from the second cycle after the transfer (the write is registered with its Root
-  Key ID compares and duplicate-tag checks, then applied); ready unless a write is in
-  that register or a lookup is in the first two of its stages (registers, so a waiting
-  write is taken as soon as they drain: lookups wait while a write is offered or
-  registered):
+* ``wr`` (sink, :func:`write_layout`), management writes, one every three cycles, in
+  effect from the third cycle after the transfer's (the write is registered with its
+  Root Key ID compares and duplicate-tag checks, then decoded against the table, then
+  applied); ready unless a write is in those registers or a lookup is in the first
+  three of its stages (registers, so a waiting write is taken as soon as they drain:
+  lookups wait while a write is offered or registered):
 
   ======================  ==========================================================
   ``op``                  effect
@@ -32,13 +32,13 @@ come out XORed into a master key for the datapath; no port reads a key back.
   frame sealed under the old current or the next key still finds its key.
 
 * ``q`` (sink, :func:`query_layout`) and ``r`` (source, :func:`answer_layout`), lookups, one per cycle,
-  answered in order after :data:`LATENCY` = 4 cycles (the Root Key ID compares registered with the query;
-  the group registered; the slot choice and the key memories' registered read on the
+  answered in order after :data:`LATENCY` = 5 cycles (the Root Key ID compares
+  registered with the query in 32-bit chunks; the hits; the group; the slot choice and the key memories' registered read on the
   same clock edge; then a registered XOR); ``tag`` is passed through. ``q`` is not ready on a cycle ``wr`` is
   valid or a write is registered (writes go first). A lookup is atomic with respect to writes: the group, the
   slots and the keys it answers with are those of the table as every write accepted
   before the lookup's cycle left it (no write is taken on that cycle nor while the
-  lookup is in its first two stages, and none is applied on the edge that takes it), so a frame never gets a key of one write and a tag or
+  lookup is in its first three stages, and none is applied on the edge that takes it), so a frame never gets a key of one write and a tag or
   slot of another (spec 4.2).
 
   - ``send = 0``, ``k = 1``: receive with a Master Key Option: the valid group whose Root
@@ -69,8 +69,10 @@ from common.codes import Code
 __all__ = ["KeyTable", "Op", "write_layout", "query_layout", "answer_layout", "LATENCY"]
 
 TYPES, SLOTS = 3, 3
+#: a 256-bit Root Key ID compare is registered as this many 32-bit chunk compares
+CHUNKS = 8
 #: cycles from a lookup's transfer on ``q`` to its answer on ``r`` (``r`` ready)
-LATENCY = 4
+LATENCY = 5
 
 
 class Op(enum.Enum, shape=3):
@@ -106,8 +108,8 @@ class KeyTable(wiring.Component):
     """Trust groups with root-key slots, lookups answered with the master key (see module docstring).
 
     ``groups``: number of trust groups; ``tag_shape``: shape of the pass-through ``tag``.
-    Output ``refused``: a write is refused this cycle, the cycle after its transfer (counted
-    by the top, spec 11.1).
+    Output ``refused``: a write is refused this cycle, the second after its transfer's
+    (counted by the top, spec 11.1).
     """
 
     def __init__(self, groups: int = 4, tag_shape=1):
@@ -138,63 +140,86 @@ class KeyTable(wiring.Component):
             m.submodules[f"keys{t}"] = mem
             mems.append(mem)
 
-        # ---- management writes: taken into W (with the Root Key ID compares and the
-        # duplicate-tag checks registered), applied on the edge that ends W; one at a time
-        # (none taken while one is in W), so the checks see every earlier write
+        # ---- management writes, one at a time through two registers (none taken while
+        # one is in them): W0 the write as offered with its Root Key ID compares in 16-bit
+        # chunks and its duplicate-tag checks; W1 the write decoded against the table (the
+        # refusals decided); applied on the edge that ends W1. So the checks see every
+        # earlier write, and no LUT path runs from a 256-bit compare to an enable.
         wi = self.wr.payload
-        w_valid = Signal()
-        w = Signal(write_layout(G))
-        w_eq = Signal(G)            # group g's Root Key ID (and length) is that of the write
-        w_dup = Signal(TYPES)       # another valid slot of the write's group and type has its tag
-        with m.If(self.wr.valid & self.wr.ready):
-            m.d.sync += [
-                w.eq(wi),
-                w_eq.eq(Cat(*[(grkid[g] == wi.data) & (glong[g] == wi.long) for g in range(G)])),
-                w_dup.eq(Cat(*[Cat(*[(wi.group == g) & (wi.slot != s) & sv[g][t][s] & (stag[g][t][s] == wi.tag)
-                                     for g in range(G) for s in range(SLOTS)]).any() for t in range(TYPES)])),
-            ]
-        m.d.sync += w_valid.eq(self.wr.valid & self.wr.ready)
-        same_id = Cat(*[gv[g] & (w.group != g) & w_eq[g] for g in range(G)]).any()
-        refused = [w_valid & (w.op == Op.SET_GROUP) & same_id]
+        w0_valid, w1_valid = Signal(), Signal()
+        w0, w1 = Signal(write_layout(G)), Signal(write_layout(G))
+        w0_eq = [Signal(CHUNKS + 1, name=f"w0_eq{g}") for g in range(G)]   # chunks, length
+        w0_dup = Signal(TYPES)      # another valid slot of the write's group and type has its tag
+        taken = self.wr.valid & self.wr.ready
+        m.d.sync += [w0_valid.eq(taken), w1_valid.eq(w0_valid)]
+        with m.If(taken):
+            m.d.sync += [w0.eq(wi), *[w0_eq[g].eq(Cat(_chunks_equal(grkid[g], wi.data), glong[g] == wi.long))
+                                       for g in range(G)],
+                         w0_dup.eq(Cat(*[Cat(*[(wi.group == g) & (wi.slot != s) & sv[g][t][s] & (stag[g][t][s] == wi.tag)
+                                               for g in range(G) for s in range(SLOTS)]).any() for t in range(TYPES)]))]
+        same_id = Cat(*[gv[g] & (w0.group != g) & w0_eq[g].all() for g in range(G)]).any()
+        # W1: what the write does, decoded (each 1 only if the write is not refused)
+        set_group, clear_group = Signal(G), Signal(G)
+        write_slot = [Signal(G * SLOTS, name=f"write_slot{t}") for t in range(TYPES)]
+        set_current = [Signal(G, name=f"set_current{t}") for t in range(TYPES)]
+        set_default, clear_default, w1_refused = Signal(), Signal(), Signal()
+        op, grp = w0.op, w0.group
+        m.d.sync += [
+            set_group.eq(Cat(*[w0_valid & (op == Op.SET_GROUP) & (grp == g) & ~same_id for g in range(G)])),
+            clear_group.eq(Cat(*[w0_valid & (op == Op.CLEAR_GROUP) & (grp == g) for g in range(G)])),
+            *[write_slot[t].eq(Cat(*[w0_valid & (op == Op.WRITE_SLOT) & (w0.ktype == t) & ~w0_dup[t]
+                                     & (grp == g) & (w0.slot == s) for g in range(G) for s in range(SLOTS)]))
+              for t in range(TYPES)],
+            *[set_current[t].eq(Cat(*[w0_valid & (op == Op.SET_CURRENT) & (w0.ktype == t) & (grp == g)
+                                      & (w0.slot < SLOTS) for g in range(G)])) for t in range(TYPES)],
+            set_default.eq(w0_valid & (op == Op.SET_DEFAULT)),
+            clear_default.eq(w0_valid & (op == Op.CLEAR_DEFAULT)),
+            w1_refused.eq(w0_valid & (((op == Op.SET_GROUP) & same_id)
+                                      | ((op == Op.WRITE_SLOT) & (w0_dup & (1 << w0.ktype)[:TYPES]).any()))),
+            w1.eq(w0),
+        ]
+        m.d.comb += self.refused.eq(w1_refused)
         for t, mem in enumerate(mems):
             port = mem.write_port()
-            ok = w_valid & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & (w.slot < SLOTS) & ~w_dup[t]
-            m.d.comb += [port.addr.eq(Cat(w.slot, w.group)), port.data.eq(w.data), port.en.eq(ok)]
-            refused.append(w_valid & (w.op == Op.WRITE_SLOT) & (w.ktype == t) & w_dup[t])
+            m.d.comb += [port.addr.eq(Cat(w1.slot, w1.group)), port.data.eq(w1.data), port.en.eq(write_slot[t].any())]
             for g in range(G):
                 for s in range(SLOTS):
-                    with m.If(ok & (w.group == g) & (w.slot == s)):
-                        m.d.sync += [sv[g][t][s].eq(1), stag[g][t][s].eq(w.tag)]
-                with m.If(w_valid & (w.op == Op.SET_CURRENT) & (w.ktype == t) & (w.group == g) & (w.slot < SLOTS)):
-                    m.d.sync += cur[g][t].eq(w.slot)
-        m.d.comb += self.refused.eq(Cat(*refused).any())
+                    with m.If(write_slot[t][g * SLOTS + s]):
+                        m.d.sync += [sv[g][t][s].eq(1), stag[g][t][s].eq(w1.tag)]
+                with m.If(set_current[t][g]):
+                    m.d.sync += cur[g][t].eq(w1.slot)
         for g in range(G):
-            with m.If(w_valid & (w.group == g) & ~refused[0]):
-                with m.If((w.op == Op.SET_GROUP) | (w.op == Op.CLEAR_GROUP)):
-                    m.d.sync += [gv[g].eq(w.op == Op.SET_GROUP), grkid[g].eq(w.data), glong[g].eq(w.long)]
-                    m.d.sync += [sv[g][t][s].eq(0) for t in range(TYPES) for s in range(SLOTS)]
-        with m.If(w_valid & (w.op == Op.SET_DEFAULT)):
-            m.d.sync += [dflt_valid.eq(1), dflt.eq(w.group)]
-        with m.If(w_valid & (w.op == Op.CLEAR_DEFAULT)):
+            with m.If(set_group[g] | clear_group[g]):
+                m.d.sync += [gv[g].eq(set_group[g]), grkid[g].eq(w1.data), glong[g].eq(w1.long)]
+                m.d.sync += [sv[g][t][s].eq(0) for t in range(TYPES) for s in range(SLOTS)]
+        with m.If(set_default):
+            m.d.sync += [dflt_valid.eq(1), dflt.eq(w1.group)]
+        with m.If(clear_default):
             m.d.sync += dflt_valid.eq(0)
 
-        # ---- lookup, stage A1: the Root Key ID compares, registered with the query ------
-        # (a write is not taken while a lookup is in A1 or A2, and no lookup is taken on a
-        # cycle a write is offered or in W, so a lookup reads the table as it was when it
-        # was taken in every stage: a write taken while it is in A3 lands on the edge after
-        # it left A3)
-        a1_valid, a2_valid = Signal(), Signal()
-        a1 = Signal(query_layout(self._groups, self._tag_shape))
+        # ---- lookups: A0 the query with its Root Key ID compares in 32-bit chunks, A1 the
+        # hits, A2 the group, then the slot choice and the key memories' read into B.
+        # No write is taken while a lookup is in A0-A2, and no lookup is taken on a cycle
+        # a write is offered or in W0/W1, so a lookup reads the table as one state in
+        # every stage (a write taken while it is in B or later lands after its reads).
+        a0_valid, a1_valid, a2_valid = Signal(), Signal(), Signal()
+        a0, a1 = Signal(query_layout(self._groups, self._tag_shape)), Signal(query_layout(self._groups, self._tag_shape))
+        a0_eq = [Signal(CHUNKS, name=f"a0_eq{g}") for g in range(G)]
         a1_hit = Signal(G)
         adv_b = Signal()
         adv_a2 = ~a2_valid | adv_b
         adv_a1 = ~a1_valid | adv_a2
-        m.d.comb += [self.q.ready.eq(adv_a1 & ~self.wr.valid & ~w_valid),
-                     self.wr.ready.eq(~a1_valid & ~a2_valid & ~w_valid)]
+        adv_a0 = ~a0_valid | adv_a1
+        writing = self.wr.valid | w0_valid | w1_valid
+        m.d.comb += [self.q.ready.eq(adv_a0 & ~writing),
+                     self.wr.ready.eq(~a0_valid & ~a1_valid & ~a2_valid & ~w0_valid & ~w1_valid)]
         qi = self.q.payload
+        with m.If(adv_a0):
+            m.d.sync += [a0_valid.eq(self.q.valid & ~writing), a0.eq(qi),
+                         *[a0_eq[g].eq(_chunks_equal(grkid[g], qi.rkid)) for g in range(G)]]
         with m.If(adv_a1):
-            m.d.sync += [a1_valid.eq(self.q.valid & ~self.wr.valid & ~w_valid), a1.eq(qi),
-                         a1_hit.eq(Cat(*[gv[g] & (grkid[g] == qi.rkid) & (glong[g] == qi.long) for g in range(G)]))]
+            m.d.sync += [a1_valid.eq(a0_valid), a1.eq(a0),
+                         a1_hit.eq(Cat(*[gv[g] & a0_eq[g].all() & (glong[g] == a0.long) for g in range(G)]))]
 
         # ---- lookup, stage A2: the group ------------------------------------------------
         by_rkid = ~a1.send & a1.k
@@ -257,3 +282,8 @@ class KeyTable(wiring.Component):
                          out.mk.eq(Mux(b.code == 0, reads[0] ^ reads[1] ^ reads[2], 0))]
         m.d.comb += [self.r.valid.eq(out_valid), self.r.payload.eq(out)]
         return m
+
+
+def _chunks_equal(a, b):
+    """Per 32-bit chunk of two 256-bit values, 1 where they are equal (:data:`CHUNKS` bits)."""
+    return Cat(*[a[32 * k: 32 * (k + 1)] == b[32 * k: 32 * (k + 1)] for k in range(CHUNKS)])

@@ -116,14 +116,26 @@ def deepest_path(netlist: dict, top: str) -> list[str]:
     for net, info in sorted(module.get("netnames", {}).items(), key=lambda kv: (kv[0].startswith("$"), len(kv[0]))):
         for b in info["bits"]:
             names.setdefault(b, net)
-    path, name = [], max(depth, key=depth.get)
+    path, name, first = [], max(depth, key=depth.get), None
     while name is not None:
         c = module["cells"][name]
         outs = [b for port, bits in c["connections"].items()
                 if c["port_directions"].get(port) == "output" for b in bits]
         path.append(f"{c['type']} {next((names[b] for b in outs if b in names), name)}")
-        name = via.get(name)
-    return path[::-1]
+        name, first = via.get(name), c
+    # where the path starts: the inputs of its first cell that no combinational cell drives
+    # (registers, ports), by name
+    driven = _comb_driven(module["cells"])
+    starts = sorted({names[b] for port, bits in first["connections"].items()
+                     if first["port_directions"].get(port) == "input"
+                     for b in bits if not isinstance(b, str) and b in names and b not in driven})
+    return ([f"from {', '.join(starts)}"] if starts else []) + path[::-1]
+
+
+def _comb_driven(cells: dict) -> set:
+    """The net bits a combinational cell drives."""
+    return {b for c in cells.values() if not _SEQUENTIAL.match(c["type"])
+            for port, bits in c["connections"].items() if c["port_directions"].get(port) == "output" for b in bits}
 
 
 def _depths(cells: dict) -> tuple[dict, dict]:

@@ -103,7 +103,8 @@ def test_key_table_matches_model_through_rotations() -> None:
                     await ctx.tick()
                 await ctx.tick()
                 ctx.set(top.wr.valid, 0)
-                rejected.append(ctx.get(top.refused))   # the cycle after the transfer
+                await ctx.tick()
+                rejected.append(ctx.get(top.refused))   # two cycles after the transfer's
             else:
                 ctx.set(top.q.valid, 1)
                 ctx.set(top.q.payload, {**{f: 0 for f, _ in QL}, **item, "tag": n})
@@ -192,7 +193,7 @@ def test_lookup_is_atomic_with_respect_to_a_rotation_on_the_same_cycles() -> Non
         pending = list(rotations)
         held = None     # a write offered and not yet taken (wr.ready low): offered again
         n = 0
-        spare = 400     # cycles of lookups after the last write
+        spare = 700     # cycles of lookups after the last write
         while pending or spare or len(answers) < n:
             spare -= not pending and spare > 0
             ctx.set(top.r.ready, rng.random() < 0.4)
@@ -251,7 +252,7 @@ def test_lookups_one_a_cycle_answered_after_latency() -> None:
             ctx.set(top.wr.payload, w)
             await ctx.tick().until(top.wr.ready)
         ctx.set(top.wr.valid, 0)
-        await ctx.tick()        # the last write leaves W
+        await ctx.tick().repeat(2)      # the last write leaves W0 and W1
         for cycle in range(40):
             ctx.set(top.q.valid, cycle < 12)
             ctx.set(top.q.payload, dict(send=0, k=0, tag=cycle))
