@@ -1,18 +1,20 @@
 """GHASH core: GF(2^128) multiply-accumulate of NIST SP 800-38D, one block per cycle.
 
 The multiplier is generated here in Python as plain AND/XOR wiring (no ``*`` operator,
-no tables) in two halves, the carry-less product as partial sums
-(:func:`clmul_partials`, :func:`join_partials`) and the reduction mod P
-(:func:`reduce_product`); :class:`Ghash` puts a register between them and runs two
-accumulators with a per-message hash key, for per-packet-keyed AES-GCM.
+no tables), two-level Karatsuba: 9 leaf operands of 32 bits a block
+(:func:`karatsuba_operands`), the leaf products as partial sums (:func:`clmul_partials`,
+:func:`join_partials`), their combination (:func:`karatsuba_product`) and the reduction
+mod P (:func:`reduce_product`); :class:`Ghash` puts a register between the partial sums
+and the rest and runs two accumulators with a per-message hash key, for
+per-packet-keyed AES-GCM.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_square", "clmul_partials", "join_partials", "reduce_product",
-           "LATENCY", "RESULTS"]
+__all__ = ["GhashIn", "GhashOut", "Ghash", "gf128_square", "karatsuba_operands", "clmul_partials",
+           "join_partials", "karatsuba_product", "reduce_product", "LATENCY", "RESULTS"]
 
 
 #: Payload of the input stream ``i``. Bit offsets in the flattened Verilog port
@@ -34,8 +36,11 @@ LATENCY = 3
 #: Results the core holds (in flight or waiting on ``o``): a ``last`` beat waits while
 #: this many are pending.
 RESULTS = 4
-#: Products ``x_d & h_j`` XORed into one registered partial sum (stage 1).
+#: Karatsuba levels of the multiplier: 3^LEVELS leaf products of 128 / 2^LEVELS bits.
+LEVELS = 2
+#: Products ``x_d & h_j`` XORed into one registered partial sum of a leaf product (stage 1).
 CHUNK = 16
+LEAF = 128 >> LEVELS
 
 
 #: GF(2^128) of SP 800-38D: x^128 = x^7 + x^2 + x + 1. A block is the integer
@@ -61,29 +66,59 @@ def _times_low(u):
     return (u.as_unsigned() ^ (u << 1) ^ (u << 2) ^ (u << 7))[:w]
 
 
-def clmul_partials(x, h, chunk: int = CHUNK) -> list:
-    """The carry-less product of blocks ``x`` and ``h`` as partial sums: ``128 / chunk``
-    pairs (offset j, vector p) with the product = XOR of ``p << j``, bit k of a product
-    being the coefficient of x^k: p is the XOR of the terms ``x_d * h * x^(d - j)`` for
-    the ``chunk`` degrees d = j .. j + chunk - 1 (each a mask of a shifted ``h``; ``127 +
-    chunk`` bits wide, vector wiring, no bit-level terms). Kept apart so a pipeline may
-    register the partial sums (:func:`join_partials` adds them up)."""
-    a, b = _poly(x), _poly(h)
+def karatsuba_operands(v, levels: int = LEVELS) -> list:
+    """The 3^levels leaf operands of block ``v`` for a Karatsuba multiply: its polynomial
+    vector split in halves ``lo``, ``hi`` (bit d = the coefficient of x^d, as
+    :func:`clmul_partials` takes them), each half giving the leaves of ``lo``, then of
+    ``lo ^ hi``, then of ``hi``, down ``levels`` times: 9 vectors of 32 bits for 2 levels.
+    Only XORs (the middle leaves), no multiply."""
+    def leaves(a, k):
+        if k == 0:
+            return [a]
+        n = len(a) // 2
+        lo, hi = a[:n], a[n:]
+        return leaves(lo, k - 1) + leaves(lo ^ hi, k - 1) + leaves(hi, k - 1)
+    return leaves(_poly(v), levels)
+
+
+def clmul_partials(a, b, chunk: int = CHUNK) -> list:
+    """The carry-less product of two polynomial vectors ``a`` and ``b`` of one width w (bit
+    d = the coefficient of x^d) as partial sums: ``w / chunk`` pairs (offset j, vector p)
+    with the product = XOR of ``p << j``: p is the XOR of the terms ``a_d * b * x^(d - j)``
+    for the ``chunk`` degrees d = j .. j + chunk - 1 (each a mask of a shifted ``b``;
+    ``w - 1 + chunk`` bits wide, vector wiring, no bit-level terms). Kept apart so a
+    pipeline may register the partial sums (:func:`join_partials` adds them up)."""
+    w = len(a)
     parts = []
-    for j in range(0, 128, chunk):
-        acc = Const(0, 127 + chunk)
+    for j in range(0, w, chunk):
+        acc = Const(0, w - 1 + chunk)
         for d in range(j, j + chunk):
             acc = acc ^ Mux(a[d], Cat(Const(0, d - j), b) if d > j else b, 0)
-        parts.append((j, acc[:127 + chunk]))
+        parts.append((j, acc[:w - 1 + chunk]))
     return parts
 
 
-def join_partials(parts):
-    """The 255-bit product from :func:`clmul_partials`' (offset, vector) pairs."""
-    c = Const(0, 255)
+def join_partials(parts, width: int):
+    """The ``width``-bit product (2 w - 1 for operands of w bits) from
+    :func:`clmul_partials`' (offset, vector) pairs."""
+    c = Const(0, width)
     for j, p in parts:
         c = c ^ (Cat(Const(0, j), p) if j else p)
-    return c[:255]
+    return c[:width]
+
+
+def karatsuba_product(prods, levels: int = LEVELS):
+    """The carry-less product of two blocks from the products of their leaf operands
+    (:func:`karatsuba_operands`, same order), each 2 w - 1 bits: at each level, with
+    half width h, ``lo + (mid ^ lo ^ hi) x^h + hi x^2h``. 255 bits for blocks."""
+    if levels == 0:
+        return prods[0]
+    k = len(prods) // 3
+    lo, mid, hi = (karatsuba_product(prods[i * k:(i + 1) * k], levels - 1) for i in range(3))
+    h = (len(lo) + 1) // 2
+    width = 4 * h - 1
+    mid = mid ^ lo ^ hi
+    return (lo ^ Cat(Const(0, h), mid) ^ Cat(Const(0, 2 * h), hi))[:width]
 
 
 def reduce_product(m, c, name: str):
@@ -125,8 +160,11 @@ class Ghash(wiring.Component):
     the message's first beat.
 
     Pipeline: stage 0 registers the beat and its multiplier operand (H^2, or H on the
-    last beat); stage 1 registers the carry-less product as 8 partial sums of 16 terms
-    (:func:`clmul_partials`, 143 bits each); stage 2 XORs them, reduces mod P and writes the block's
+    last beat, as its 9 Karatsuba leaves, :func:`karatsuba_operands`); stage 1 forms the
+    leaves of (Y_lane xor X) and registers the 9 leaf products of 32 x 32 bits, each as 2
+    partial sums of 16 terms (:func:`clmul_partials`, 47 bits each: 9 216 AND terms where
+    a schoolbook 128 x 128 multiply has 16 384); stage 2 joins them, combines them into
+    the 255-bit product (:func:`karatsuba_product`), reduces mod P and writes the block's
     accumulator; on the last block S goes into a result FIFO of :data:`RESULTS`.
     The stage registers have no enable: the stages always move.
 
@@ -205,26 +243,37 @@ class Ghash(wiring.Component):
         # ---- stage 0: the beat and its operand (H^2, or H for the last block) ------------
         s0 = Signal(data.StructLayout({"valid": 1, "last": 1, "lane": 1, "fresh": 1, "pair": 1}))
         x0 = Signal(128, reset_less=True)
-        op0 = Signal(128, reset_less=True)
+        op0 = Signal(3 ** LEVELS * LEAF, reset_less=True)      # the operand's Karatsuba leaves
         m.d.sync += [
             s0.valid.eq(take), s0.last.eq(p.last), s0.lane.eq(blk_lane),
             s0.fresh.eq(idx != 2),              # the first block of its accumulator
             s0.pair.eq(idx != 0),               # at the last block: the other one holds a part
-            x0.eq(p.block), op0.eq(Mux(p.last, h, gf128_square(m, h))),
+            x0.eq(p.block), op0.eq(Cat(*karatsuba_operands(Mux(p.last, h, gf128_square(m, h))))),
         ]
 
         # ---- stage 1: (Y_lane xor X) times the operand, as partial sums -------------------
         acc0, acc1 = Signal(128, reset_less=True), Signal(128, reset_less=True)    # even / odd blocks
         x = Signal(128)
         m.d.comb += x.eq(Mux(s0.fresh, 0, Mux(s0.lane, acc1, acc0)) ^ x0)
-        parts = clmul_partials(x, op0)      # 8 x 143 bits, registered
-        parts_q = [(j, Signal(len(v), name=f"part{j}", reset_less=True)) for j, v in parts]
+        xl = Signal(3 ** LEVELS * LEAF)
+        m.d.comb += xl.eq(Cat(*karatsuba_operands(x)))
         s1 = Signal.like(s0)
-        m.d.sync += [s1.eq(s0), *[q.eq(v) for (_, q), (_, v) in zip(parts_q, parts)]]
+        m.d.sync += s1.eq(s0)
+        leaves = []         # per leaf product: its partial sums, registered
+        for i in range(3 ** LEVELS):
+            parts = clmul_partials(xl[i * LEAF:(i + 1) * LEAF], op0[i * LEAF:(i + 1) * LEAF])
+            parts_q = [(j, Signal(len(v), name=f"part{i}_{j}", reset_less=True)) for j, v in parts]
+            m.d.sync += [q.eq(v) for (_, q), (_, v) in zip(parts_q, parts)]
+            leaves.append(parts_q)
 
         # ---- stage 2: XOR, reduce, into the accumulator; S on the last block -------------
         prod = Signal(128)
-        m.d.comb += prod.eq(reduce_product(m, join_partials(parts_q), "prod"))
+        prods = []
+        for i, parts_q in enumerate(leaves):
+            leaf = Signal(2 * LEAF - 1, name=f"leaf{i}")
+            m.d.comb += leaf.eq(join_partials(parts_q, 2 * LEAF - 1))
+            prods.append(leaf)
+        m.d.comb += prod.eq(reduce_product(m, karatsuba_product(prods), "prod"))
         with m.If(s1.valid & ~s1.lane):
             m.d.sync += acc0.eq(prod)
         with m.If(s1.valid & s1.lane):

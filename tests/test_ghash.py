@@ -13,7 +13,8 @@ from amaranth.sim import Simulator
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hw.ghash import LATENCY, Ghash, clmul_partials, gf128_square, join_partials, reduce_product
+from hw.ghash import (LATENCY, Ghash, clmul_partials, gf128_square, join_partials, karatsuba_operands,
+                      karatsuba_product, reduce_product)
 from tb.sim import SIMULATORS, run
 from tb.ghash_tb import (ONE, _g_aad, aes_ecb, h2_message, published_message,
                          published_messages, random_message)
@@ -85,7 +86,8 @@ def test_h2_derivation_sanity():
 # --------------------------------------------------------------------------------------
 
 class _Mul(Elaboratable):
-    """The two halves Ghash pipelines, without the register: z = x * h, and sq = h^2 by
+    """The halves Ghash pipelines, without the registers: z = x * h (Karatsuba leaves,
+    their partial sums, the leaf products joined, reduced), and sq = h^2 by
     :func:`gf128_square`."""
 
     def __init__(self):
@@ -93,12 +95,16 @@ class _Mul(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        parts = []
-        for j, part in clmul_partials(self.x, self.h):
-            p = Signal(len(part), name=f"p{j}")     # named: a small expression each
-            m.d.comb += p.eq(part)
-            parts.append((j, p))
-        m.d.comb += [self.z.eq(reduce_product(m, join_partials(parts), "mul")), self.sq.eq(gf128_square(m, self.h))]
+        prods = []
+        for i, (a, b) in enumerate(zip(karatsuba_operands(self.x), karatsuba_operands(self.h))):
+            parts = []
+            for j, part in clmul_partials(a, b):
+                p = Signal(len(part), name=f"p{i}_{j}")     # named: a small expression each
+                m.d.comb += p.eq(part)
+                parts.append((j, p))
+            prods.append(join_partials(parts, 2 * len(a) - 1))
+        m.d.comb += [self.z.eq(reduce_product(m, karatsuba_product(prods), "mul")),
+                     self.sq.eq(gf128_square(m, self.h))]
         return m
 
 
