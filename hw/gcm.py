@@ -47,8 +47,8 @@ consumer that must not release unauthenticated plaintext (the endpoint does, spe
 section 6) holds the packet until ``tag_ok``.
 
 Latency: a beat accepted on ``i`` at clock edge t is presented on ``o`` after edge
-t + 37 (:data:`LATENCY`: the data pipeline's 32, :data:`hw.aes.LATENCY`; a delay line
-as long as GHASH's latency, 3, :data:`hw.ghash.LATENCY`; the output FIFO's 2), the TAG
+t + 38 (:data:`LATENCY`: the data pipeline's 32, :data:`hw.aes.LATENCY`; a delay line
+as long as GHASH's latency, 4, :data:`hw.ghash.LATENCY`; the output FIFO's 2), the TAG
 beat included: GHASH (pipelined, :class:`hw.ghash.Ghash`) takes each hashed beat as it
 leaves the data pipeline and its result for the packet's length block arrives as the
 end slot reaches the end of the delay line, where the tag is formed. A context must be

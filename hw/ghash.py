@@ -32,7 +32,7 @@ GhashOut = data.StructLayout({
 })
 
 #: Cycles from the handshake of the ``last`` block to ``o.valid`` (``o`` ready).
-LATENCY = 3
+LATENCY = 4
 #: Results the core holds (in flight or waiting on ``o``): a ``last`` beat waits while
 #: this many are pending.
 RESULTS = 4
@@ -66,19 +66,23 @@ def _times_low(u):
     return (u.as_unsigned() ^ (u << 1) ^ (u << 2) ^ (u << 7))[:w]
 
 
-def karatsuba_operands(v, levels: int = LEVELS) -> list:
+def karatsuba_operands(m, v, name: str, levels: int = LEVELS) -> list:
     """The 3^levels leaf operands of block ``v`` for a Karatsuba multiply: its polynomial
     vector split in halves ``lo``, ``hi`` (bit d = the coefficient of x^d, as
     :func:`clmul_partials` takes them), each half giving the leaves of ``lo``, then of
     ``lo ^ hi``, then of ``hi``, down ``levels`` times: 9 vectors of 32 bits for 2 levels.
-    Only XORs (the middle leaves), no multiply."""
-    def leaves(a, k):
+    Only XORs (the middle leaves), no multiply. Adds named signals ``{name}...`` to ``m``
+    (each value once in the Verilog, not repeated at every use)."""
+    def leaves(a, k, tag):
         if k == 0:
             return [a]
         n = len(a) // 2
-        lo, hi = a[:n], a[n:]
-        return leaves(lo, k - 1) + leaves(lo ^ hi, k - 1) + leaves(hi, k - 1)
-    return leaves(_poly(v), levels)
+        mid = Signal(n, name=f"{name}_m{tag}")
+        m.d.comb += mid.eq(a[:n] ^ a[n:])
+        return leaves(a[:n], k - 1, tag + "l") + leaves(mid, k - 1, tag + "m") + leaves(a[n:], k - 1, tag + "h")
+    vs = Signal(128, name=f"{name}_v")
+    m.d.comb += vs.eq(_poly(v))
+    return leaves(vs, levels, "")
 
 
 def clmul_partials(a, b, chunk: int = CHUNK) -> list:
@@ -107,18 +111,19 @@ def join_partials(parts, width: int):
     return c[:width]
 
 
-def karatsuba_product(prods, levels: int = LEVELS):
+def karatsuba_product(m, prods, name: str, levels: int = LEVELS):
     """The carry-less product of two blocks from the products of their leaf operands
     (:func:`karatsuba_operands`, same order), each 2 w - 1 bits: at each level, with
-    half width h, ``lo + (mid ^ lo ^ hi) x^h + hi x^2h``. 255 bits for blocks."""
+    half width h, ``lo + (mid ^ lo ^ hi) x^h + hi x^2h``. 255 bits for blocks. Adds
+    named signals ``{name}...`` to ``m``, one a combined product."""
     if levels == 0:
         return prods[0]
     k = len(prods) // 3
-    lo, mid, hi = (karatsuba_product(prods[i * k:(i + 1) * k], levels - 1) for i in range(3))
+    lo, mid, hi = (karatsuba_product(m, prods[i * k:(i + 1) * k], f"{name}{'lmh'[i]}", levels - 1) for i in range(3))
     h = (len(lo) + 1) // 2
-    width = 4 * h - 1
-    mid = mid ^ lo ^ hi
-    return (lo ^ Cat(Const(0, h), mid) ^ Cat(Const(0, 2 * h), hi))[:width]
+    out = Signal(4 * h - 1, name=f"{name}_p")
+    m.d.comb += out.eq(lo ^ Cat(Const(0, h), mid ^ lo ^ hi) ^ Cat(Const(0, 2 * h), hi))
+    return out
 
 
 def reduce_product(m, c, name: str):
@@ -165,7 +170,8 @@ class Ghash(wiring.Component):
     partial sums of 16 terms (:func:`clmul_partials`, 47 bits each: 9 216 AND terms where
     a schoolbook 128 x 128 multiply has 16 384); stage 2 joins them, combines them into
     the 255-bit product (:func:`karatsuba_product`), reduces mod P and writes the block's
-    accumulator; on the last block S goes into a result FIFO of :data:`RESULTS`.
+    accumulator; on the last block S (that product xor the other accumulator) is
+    registered, then goes into a result FIFO of :data:`RESULTS`.
     The stage registers have no enable: the stages always move.
 
     Ports (Verilog names after flattening; ``clk``/``rst`` from the ``sync`` domain)
@@ -190,7 +196,7 @@ class Ghash(wiring.Component):
     Timing contract
     ---------------
     - Throughput: 1 block per cycle, no bubbles between messages.
-    - Latency: with ``o`` ready, ``o.valid`` rises :data:`LATENCY` = 3 cycles after the
+    - Latency: with ``o`` ready, ``o.valid`` rises :data:`LATENCY` = 4 cycles after the
       handshake of the ``last`` block.
     - Backpressure: results wait in the FIFO; ``i.ready`` is low only for a ``last``
       beat while :data:`RESULTS` results are pending (taken and not yet read from
@@ -248,7 +254,7 @@ class Ghash(wiring.Component):
             s0.valid.eq(take), s0.last.eq(p.last), s0.lane.eq(blk_lane),
             s0.fresh.eq(idx != 2),              # the first block of its accumulator
             s0.pair.eq(idx != 0),               # at the last block: the other one holds a part
-            x0.eq(p.block), op0.eq(Cat(*karatsuba_operands(Mux(p.last, h, gf128_square(m, h))))),
+            x0.eq(p.block), op0.eq(Cat(*karatsuba_operands(m, Mux(p.last, h, gf128_square(m, h)), "opk"))),
         ]
 
         # ---- stage 1: (Y_lane xor X) times the operand, as partial sums -------------------
@@ -256,7 +262,7 @@ class Ghash(wiring.Component):
         x = Signal(128)
         m.d.comb += x.eq(Mux(s0.fresh, 0, Mux(s0.lane, acc1, acc0)) ^ x0)
         xl = Signal(3 ** LEVELS * LEAF)
-        m.d.comb += xl.eq(Cat(*karatsuba_operands(x)))
+        m.d.comb += xl.eq(Cat(*karatsuba_operands(m, x, "xk")))
         s1 = Signal.like(s0)
         m.d.sync += s1.eq(s0)
         leaves = []         # per leaf product: its partial sums, registered
@@ -273,11 +279,14 @@ class Ghash(wiring.Component):
             leaf = Signal(2 * LEAF - 1, name=f"leaf{i}")
             m.d.comb += leaf.eq(join_partials(parts_q, 2 * LEAF - 1))
             prods.append(leaf)
-        m.d.comb += prod.eq(reduce_product(m, karatsuba_product(prods), "prod"))
+        m.d.comb += prod.eq(reduce_product(m, karatsuba_product(m, prods, "kp"), "prod"))
         with m.If(s1.valid & ~s1.lane):
             m.d.sync += acc0.eq(prod)
         with m.If(s1.valid & s1.lane):
             m.d.sync += acc1.eq(prod)
-        m.d.comb += [res.w_en.eq(s1.valid & s1.last),
-                     res.w_data.eq(prod ^ Mux(s1.pair, Mux(s1.lane, acc0, acc1), 0))]
+        # ---- stage 3: S = the last block's product xor the other accumulator, registered,
+        # then into the result FIFO
+        s_valid, s_val = Signal(), Signal(128, reset_less=True)
+        m.d.sync += [s_valid.eq(s1.valid & s1.last), s_val.eq(prod ^ Mux(s1.pair, Mux(s1.lane, acc0, acc1), 0))]
+        m.d.comb += [res.w_en.eq(s_valid), res.w_data.eq(s_val)]
         return m

@@ -96,14 +96,14 @@ class _Mul(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         prods = []
-        for i, (a, b) in enumerate(zip(karatsuba_operands(self.x), karatsuba_operands(self.h))):
+        for i, (a, b) in enumerate(zip(karatsuba_operands(m, self.x, "xk"), karatsuba_operands(m, self.h, "hk"))):
             parts = []
             for j, part in clmul_partials(a, b):
                 p = Signal(len(part), name=f"p{i}_{j}")     # named: a small expression each
                 m.d.comb += p.eq(part)
                 parts.append((j, p))
             prods.append(join_partials(parts, 2 * len(a) - 1))
-        m.d.comb += [self.z.eq(reduce_product(m, karatsuba_product(prods), "mul")),
+        m.d.comb += [self.z.eq(reduce_product(m, karatsuba_product(m, prods, "kp"), "mul")),
                      self.sq.eq(gf128_square(m, self.h))]
         return m
 
