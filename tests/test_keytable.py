@@ -53,6 +53,16 @@ def random_query(rng: random.Random, rkids: dict[int, bytes]) -> dict:
     return q
 
 
+def _simulate(top, bench, background=None) -> None:
+    """Run ``bench`` (and ``background`` beside it, if given) on ``top`` until ``bench`` ends."""
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    if background is not None:
+        sim.add_testbench(background, background=True)
+    sim.run()
+
+
 def test_key_table_matches_model_through_rotations() -> None:
     rng = random.Random(3)
     top = KeyTable(groups=G, tag_shape=16)
@@ -125,11 +135,7 @@ def test_key_table_matches_model_through_rotations() -> None:
                 got.append(dict(code=r.code, group=r.group, mk=r.mk, tags=r.tags, rkid=r.rkid, long=r.long, tag=r.tag))
             await ctx.tick()
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(sink, background=True)
-    sim.run()
+    _simulate(top, bench, sink)
     assert len(got) == len(expect)
     assert {e["code"] for e in expect} >= {0, Code.UNKNOWN_GROUP, Code.UNKNOWN_KEY}
     for n, (g, e) in enumerate(zip(got, expect)):
@@ -219,10 +225,7 @@ def test_lookup_is_atomic_with_respect_to_a_rotation_on_the_same_cycles() -> Non
                                     tag=r.tag))
             await ctx.tick()
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(top, bench)
     model = ModelTable()
     expect = []
     for kind, item in events:
@@ -262,10 +265,7 @@ def test_lookups_one_a_cycle_answered_after_latency() -> None:
                 taken.append((cycle, cycle))
             await ctx.tick()
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(top, bench)
     assert [c for c, _ in taken] == list(range(12)), "a lookup refused with no write offered"
     assert [(tag, cycle) for tag, cycle, _ in answered] == [(t, c + LATENCY) for t, c in taken]
     assert {code for _, _, code in answered} == {int(Code.UNKNOWN_KEY)}, "default group 2 has no keys"
@@ -294,10 +294,7 @@ def test_back_to_back_writes_see_each_other() -> None:
             await ctx.tick()
             n += taken
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(top, bench)
     model = ModelTable()
     expect = []
     for w in writes:
