@@ -170,8 +170,8 @@ class Ghash(wiring.Component):
     partial sums of 16 terms (:func:`clmul_partials`, 47 bits each: 9 216 AND terms where
     a schoolbook 128 x 128 multiply has 16 384); stage 2 joins them, combines them into
     the 255-bit product (:func:`karatsuba_product`), reduces mod P and writes the block's
-    accumulator; on the last block S (that product xor the other accumulator) is
-    registered, then goes into a result FIFO of :data:`RESULTS`.
+    accumulator; on the last block that product and the other accumulator are
+    registered, and S, their XOR, goes into a result FIFO of :data:`RESULTS`.
     The stage registers have no enable: the stages always move.
 
     Ports (Verilog names after flattening; ``clk``/``rst`` from the ``sync`` domain)
@@ -284,9 +284,10 @@ class Ghash(wiring.Component):
             m.d.sync += acc0.eq(prod)
         with m.If(s1.valid & s1.lane):
             m.d.sync += acc1.eq(prod)
-        # ---- stage 3: S = the last block's product xor the other accumulator, registered,
-        # then into the result FIFO
-        s_valid, s_val = Signal(), Signal(128, reset_less=True)
-        m.d.sync += [s_valid.eq(s1.valid & s1.last), s_val.eq(prod ^ Mux(s1.pair, Mux(s1.lane, acc0, acc1), 0))]
-        m.d.comb += [res.w_en.eq(s_valid), res.w_data.eq(s_val)]
+        # ---- stage 3: the last block's product and the other accumulator registered, S
+        # their XOR into the result FIFO
+        s_valid, s_prod, s_other = Signal(), Signal(128, reset_less=True), Signal(128, reset_less=True)
+        m.d.sync += [s_valid.eq(s1.valid & s1.last), s_prod.eq(prod),
+                     s_other.eq(Mux(s1.pair, Mux(s1.lane, acc0, acc1), 0))]
+        m.d.comb += [res.w_en.eq(s_valid), res.w_data.eq(s_prod ^ s_other)]
         return m

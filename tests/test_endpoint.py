@@ -10,7 +10,7 @@ from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload: Verilator 0..1500 octets; Icarus
 #: (some 40x slower a cycle) 0..400, the same frame count and every check of the bench
-COUNTS = {"icarus": 300, "verilator": 2000}
+COUNTS = {"icarus": 200, "verilator": 2000}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 

@@ -7,7 +7,7 @@ from hw.gcm import Gcm
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random packets per run (AAD and text 0..2048 octets each)
-COUNTS = {"icarus": 30, "verilator": 250}
+COUNTS = {"icarus": 20, "verilator": 250}
 #: every k-th NIST record (of each file, FAIL records among them), a quarter under each
 #: simulator, offset so that the two take different records
 NIST_STEP = {"icarus": 4, "verilator": 4}

@@ -11,7 +11,7 @@ from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (Icarus: some 40x slower a cycle, the
 #: same checks on fewer and shorter frames)
-COUNTS = {"icarus": 60, "verilator": 400}
+COUNTS = {"icarus": 40, "verilator": 400}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 
