@@ -9,7 +9,7 @@ from tb.designs import TOPS
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames of the random tests, and their largest payload
-COUNTS = {"icarus": 100, "verilator": 300}
+COUNTS = {"icarus": 60, "verilator": 300}
 MAX_PAYLOAD = {"icarus": 600, "verilator": 1500}
 
 

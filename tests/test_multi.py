@@ -11,7 +11,7 @@ from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (Icarus: some 40x slower a cycle, the
 #: same checks on fewer and shorter frames)
-COUNTS = {("decap", "icarus"): 100, ("decap", "verilator"): 600, ("encap", "icarus"): 100,
+COUNTS = {("decap", "icarus"): 60, ("decap", "verilator"): 600, ("encap", "icarus"): 60,
           ("encap", "verilator"): 400}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 

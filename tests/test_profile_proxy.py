@@ -10,8 +10,9 @@ from tb.designs import TOPS
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (Icarus: some 40x slower a cycle, the
-#: same checks on fewer and shorter frames)
-COUNTS = {"icarus": 40, "verilator": 400}
+#: same checks on fewer and shorter frames; 60 = three bursts of 20, the fewest in which
+#: both sides rotate)
+COUNTS = {"icarus": 60, "verilator": 400}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 

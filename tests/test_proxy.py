@@ -9,7 +9,7 @@ from tb.designs import TOPS
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload (as tests/test_endpoint.py)
-COUNTS = {"icarus": 130, "verilator": 1000}
+COUNTS = {"icarus": 100, "verilator": 1000}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 
