@@ -100,7 +100,7 @@ def lut_levels(netlist: dict, top: str) -> int:
     Yosys JSON netlist of 7-series cells: each LUT1..LUT6 and each asynchronous read of a
     distributed RAM / SRL counts 1; MUXF7/MUXF8, CARRY4 and buffers count 0 (the
     issue's measure: "LUTs between registers, MUXF7/F8 not counted")."""
-    depth, _ = _depths(netlist["modules"][top]["cells"])
+    depth, _, _ = _depths(netlist["modules"][top]["cells"])
     return max(depth.values(), default=0)
 
 
@@ -109,7 +109,7 @@ def deepest_path(netlist: dict, top: str) -> list[str]:
     ``type net``: the cell's type and a net it drives, by the name Yosys kept (a signal
     name of the design where one survives), so the report names where the path runs."""
     module = netlist["modules"][top]
-    depth, via = _depths(module["cells"])
+    depth, via, driver = _depths(module["cells"])
     if not depth:
         return []
     names: dict = {}
@@ -125,22 +125,16 @@ def deepest_path(netlist: dict, top: str) -> list[str]:
         name, first = via.get(name), c
     # where the path starts: the inputs of its first cell that no combinational cell drives
     # (registers, ports), by name
-    driven = _comb_driven(module["cells"])
     starts = sorted({names[b] for port, bits in first["connections"].items()
                      if first["port_directions"].get(port) == "input"
-                     for b in bits if not isinstance(b, str) and b in names and b not in driven})
+                     for b in bits if not isinstance(b, str) and b in names and b not in driver})
     return ([f"from {', '.join(starts)}"] if starts else []) + path[::-1]
 
 
-def _comb_driven(cells: dict) -> set:
-    """The net bits a combinational cell drives."""
-    return {b for c in cells.values() if not _SEQUENTIAL.match(c["type"])
-            for port, bits in c["connections"].items() if c["port_directions"].get(port) == "output" for b in bits}
-
-
-def _depths(cells: dict) -> tuple[dict, dict]:
+def _depths(cells: dict) -> tuple[dict, dict, dict]:
     """Per combinational cell, the most LUT levels on a path ending at its output, and the
-    cell before it on such a path (None at a path's start)."""
+    cell before it on such a path (None at a path's start); and the net bits combinational
+    cells drive (bit -> cell)."""
     driver: dict = {}
     for name, c in cells.items():
         if _SEQUENTIAL.match(c["type"]):
@@ -172,7 +166,7 @@ def _depths(cells: dict) -> tuple[dict, dict]:
             before = max((driver[b] for b in ins), key=lambda n: depth[n], default=None)
             depth[name] = int(lut or ram) + (depth[before] if before is not None else 0)
             via[name] = before
-    return depth, via
+    return depth, via, driver
 
 
 def _escaped(module: str) -> str:
