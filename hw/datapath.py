@@ -17,6 +17,7 @@ from common.codes import Code
 
 from .gcm import Gcm, Kind
 from .parser import HeaderCapture
+from .pipe import RegisterSlice
 from .realign import FrameBeat, Inserter, Packer, RegionPacker, Segmenter, TailFold, beat, keep_count, keep_lanes
 
 __all__ = ["LEN", "MAX_FRAME", "ICV", "ALL", "InUser", "OutUser", "NextHeaderUser", "sa_in_user", "octets_of", "from_octets", "Verdict", "OpenJob", "open_frames",
@@ -304,10 +305,16 @@ def unpack_gcm(m, gcm, boundsq, regions: int, dropped):
         oseg.i.payload.data.eq(go.data), oseg.i.payload.keep.eq(go.keep), oseg.i.payload.last.eq(go.last),
         oseg.i.payload.user.eq(go.user.tag_ok),
         oseg.d.valid.eq(boundsq.r_rdy), boundsq.r_en.eq(oseg.d.ready), oseg.d.payload.eq(boundsq.r_data),
-        opack.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(opack.i.ready),
-        opack.i.payload.data.eq(pc.data), opack.i.payload.count.eq(Mux(drop, 0, pc.count)),
-        opack.i.payload.last.eq(pc.last), opack.i.payload.user.eq(pc.user),
     ]
+    # a register slice between the cut and the pack: the Segmenter's compares and the
+    # Packer's shift are not one path
+    m.submodules.ocut = ocut = RegisterSlice(opack.i.payload.shape())
+    cut = ocut.i.payload
+    m.d.comb += [
+        ocut.i.valid.eq(oseg.o.valid), oseg.o.ready.eq(ocut.i.ready),
+        cut.data.eq(pc.data), cut.count.eq(Mux(drop, 0, pc.count)), cut.last.eq(pc.last), cut.user.eq(pc.user),
+    ]
+    wiring.connect(m, ocut.o, opack.i)
     return opack
 
 

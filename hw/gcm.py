@@ -124,7 +124,9 @@ class Kind(enum.Enum, shape=2):
 #: ``end`` AES(K, J0), the tag mask, ends the packet's GHASH with the length block.
 #: (One-hot rather than an enum: no 2-bit compares, which Yosys writes as
 #: width-mismatched Verilog that lint flags.)
-_Slot = data.StructLayout({"aad": 1, "text": 1, "end": 1, "pass_": 1})
+#: ``hashed`` (the slot feeds GHASH) and ``emits`` (it leaves as a beat on ``o``) are
+#: decided at issue, so the results side reads them from registers.
+_Slot = data.StructLayout({"aad": 1, "text": 1, "end": 1, "pass_": 1, "hashed": 1, "emits": 1})
 
 
 def ctx_layout(key_sizes=(256,), h_in_ctx=False) -> data.StructLayout:
@@ -220,10 +222,14 @@ class Gcm(wiring.Component):
         end_pending = Signal()      # encrypt: last beat issued, end slot next
         ctr = Signal(32, init=2)    # inc32 counter of the next TEXT beat
         last_side = Signal(self._side_width)
-        # packets issued whose end slot has not left: each holds its H at the head of hs
-        inflight = Signal(range(AHEAD + 1))
-        # a packet starts once its context is in and its H computed
-        ready_to_start = ctxs.r_rdy & (hs.r_level > inflight)
+        # hash keys written to hs and not yet claimed by a started packet (a packet's H
+        # leaves hs with its end slot): a packet starts once its context is in and its H
+        # computed. (A register, not hs.r_level minus the packets in flight: no adder and
+        # compare before the issue. An H counted here on its write reaches hs's head a
+        # few cycles later, long before the packet's first hashed slot leaves the
+        # data pipeline, which waits for it anyway.)
+        spare = Signal(range(AHEAD + 1))
+        ready_to_start = ctxs.r_rdy & (spare != 0)
         slot_in = aes.i.payload.user
         m.d.comb += [
             aes.i.payload.key.eq(ctx.key),
@@ -237,7 +243,7 @@ class Gcm(wiring.Component):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.block.eq(Cat(Const(1, 32), ctx.nonce)),
-                slot_in.slot.end.eq(1),
+                slot_in.slot.end.eq(1), slot_in.slot.hashed.eq(1), slot_in.slot.emits.eq(1),
                 slot_in.side.eq(last_side),
                 packet_done.eq(issued),
             ]
@@ -255,6 +261,8 @@ class Gcm(wiring.Component):
                 slot_in.slot.text.eq(is_text),
                 slot_in.slot.aad.eq(~kind.any()),
                 slot_in.slot.pass_.eq(kind.all()),
+                slot_in.slot.hashed.eq(is_tag | (~kind[1] & beat.keep.any())),
+                slot_in.slot.emits.eq(is_tag | beat.keep.any()),
                 slot_in.data.eq(beat.data),
                 slot_in.keep.eq(beat.keep),
                 slot_in.side.eq(beat.user.side),
@@ -275,8 +283,7 @@ class Gcm(wiring.Component):
         res = aes.o.payload
         u = res.user
         slot = u.slot
-        has_out = (slot.aad | slot.text | slot.pass_) & u.keep.any()     # yields a data beat
-        to_ghash = (has_out & ~slot.pass_) | slot.end
+        to_ghash = slot.hashed
         kept = Signal(128)                          # the input's octets within keep
         m.d.comb += kept.eq(keep_lanes(u.data, u.keep))
         text = Signal(128)                          # output lanes: AAD as is, TEXT xor keystream
@@ -288,7 +295,7 @@ class Gcm(wiring.Component):
         len_c = Signal(32)
         fresh = Signal(init=1)                      # the packet's next hashed block is its first
         len_block = Cat(Const(0, 3), len_c, Const(0, 29), Const(0, 3), len_a, Const(0, 29))
-        emits = has_out | slot.end                  # the slot leaves as a beat on o
+        emits = slot.emits
 
         # credits: beats taken from the data pipeline and not yet read from o (in the delay
         # line or the output FIFO); a beat is taken only while there is room for it, so
@@ -318,7 +325,7 @@ class Gcm(wiring.Component):
         with m.If(took & slot.end):
             m.d.sync += [len_a.eq(0), len_c.eq(0), fresh.eq(1)]
             m.d.comb += hs.r_en.eq(1)
-        m.d.sync += inflight.eq(inflight + (issued & ~started & ~end_pending) - (took & slot.end))
+        m.d.sync += spare.eq(spare + (hs.w_en & hs.w_rdy) - (issued & ~started & ~end_pending))
 
         # ---- a delay line as long as GHASH's latency, then the tag, into the output FIFO --
         # (an end slot carries its tag mask AES(K, J0) in data and the received tag in recv)

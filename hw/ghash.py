@@ -165,12 +165,12 @@ class Ghash(wiring.Component):
     the message's first beat.
 
     Pipeline: stage 0 registers the beat and its multiplier operand (H^2, or H on the
-    last beat, as its 9 Karatsuba leaves, :func:`karatsuba_operands`); stage 1 forms the
-    leaves of (Y_lane xor X) and registers the 9 leaf products of 32 x 32 bits, each as 2
+    last beat), both as their 9 Karatsuba leaves (:func:`karatsuba_operands`); stage 1
+    forms the leaves of (Y_lane xor X) (the accumulators are kept as leaves too) and registers the 9 leaf products of 32 x 32 bits, each as 2
     partial sums of 16 terms (:func:`clmul_partials`, 47 bits each: 9 216 AND terms where
     a schoolbook 128 x 128 multiply has 16 384); stage 2 joins them, combines them into
     the 255-bit product (:func:`karatsuba_product`), reduces mod P and writes the block's
-    accumulator; on the last block that product and the other accumulator are
+    accumulator (and its leaves); on the last block that product and the other accumulator are
     registered, and S, their XOR, goes into a result FIFO of :data:`RESULTS`.
     The stage registers have no enable: the stages always move.
 
@@ -248,21 +248,25 @@ class Ghash(wiring.Component):
 
         # ---- stage 0: the beat and its operand (H^2, or H for the last block) ------------
         s0 = Signal(data.StructLayout({"valid": 1, "last": 1, "lane": 1, "fresh": 1, "pair": 1}))
-        x0 = Signal(128, reset_less=True)
-        op0 = Signal(3 ** LEVELS * LEAF, reset_less=True)      # the operand's Karatsuba leaves
+        x0 = Signal(3 ** LEVELS * LEAF, reset_less=True)       # the block's Karatsuba leaves
+        op0 = Signal(3 ** LEVELS * LEAF, reset_less=True)      # the operand's
         m.d.sync += [
             s0.valid.eq(take), s0.last.eq(p.last), s0.lane.eq(blk_lane),
             s0.fresh.eq(idx != 2),              # the first block of its accumulator
             s0.pair.eq(idx != 0),               # at the last block: the other one holds a part
-            x0.eq(p.block), op0.eq(Cat(*karatsuba_operands(m, Mux(p.last, h, gf128_square(m, h)), "opk"))),
+            x0.eq(Cat(*karatsuba_operands(m, p.block, "xk"))),
+            op0.eq(Cat(*karatsuba_operands(m, Mux(p.last, h, gf128_square(m, h)), "opk"))),
         ]
 
         # ---- stage 1: (Y_lane xor X) times the operand, as partial sums -------------------
+        # The accumulators are kept twice: as blocks (for S) and as their Karatsuba leaves
+        # (the leaves are linear, so the leaves of Y xor X are those of Y xor those of X:
+        # one LUT a bit before the partial products, not a mux, an XOR and the leaves' XORs)
         acc0, acc1 = Signal(128, reset_less=True), Signal(128, reset_less=True)    # even / odd blocks
-        x = Signal(128)
-        m.d.comb += x.eq(Mux(s0.fresh, 0, Mux(s0.lane, acc1, acc0)) ^ x0)
+        accl0 = Signal(3 ** LEVELS * LEAF, reset_less=True)
+        accl1 = Signal(3 ** LEVELS * LEAF, reset_less=True)
         xl = Signal(3 ** LEVELS * LEAF)
-        m.d.comb += xl.eq(Cat(*karatsuba_operands(m, x, "xk")))
+        m.d.comb += xl.eq(Mux(s0.fresh, 0, Mux(s0.lane, accl1, accl0)) ^ x0)
         s1 = Signal.like(s0)
         m.d.sync += s1.eq(s0)
         leaves = []         # per leaf product: its partial sums, registered
@@ -280,10 +284,12 @@ class Ghash(wiring.Component):
             m.d.comb += leaf.eq(join_partials(parts_q, 2 * LEAF - 1))
             prods.append(leaf)
         m.d.comb += prod.eq(reduce_product(m, karatsuba_product(m, prods, "kp"), "prod"))
+        prodl = Signal(3 ** LEVELS * LEAF)
+        m.d.comb += prodl.eq(Cat(*karatsuba_operands(m, prod, "yk")))
         with m.If(s1.valid & ~s1.lane):
-            m.d.sync += acc0.eq(prod)
+            m.d.sync += [acc0.eq(prod), accl0.eq(prodl)]
         with m.If(s1.valid & s1.lane):
-            m.d.sync += acc1.eq(prod)
+            m.d.sync += [acc1.eq(prod), accl1.eq(prodl)]
         # ---- stage 3: the last block's product and the other accumulator registered, S
         # their XOR into the result FIFO
         s_valid, s_prod, s_other = Signal(), Signal(128, reset_less=True), Signal(128, reset_less=True)

@@ -87,25 +87,43 @@ class Segmenter(wiring.Component):
         lb = self._len_bits
         pos = Signal(lb)            # frame octets before the current beat
         sub = Signal(4)             # octets of the current beat already cut off
+        p = Signal(lb)              # pos + sub: the frame position of the piece's first octet
         b = self.d.payload
-        cnt = keep_count(self.i.payload.keep)
-        p = pos + sub
-        beat_end = pos + cnt
+        cnt = Signal(5)
+        m.d.comb += cnt.eq(keep_count(self.i.payload.keep))
+        beat_end = Signal(lb + 1)
+        m.d.comb += beat_end.eq(pos + cnt)
+        # The piece ends at the nearest boundary inside (p, beat_end), else at beat_end.
+        # Every compare is against registers or beat_end, side by side (no chain of
+        # compare-then-mux): boundary j is inside, and is the nearest one inside if no
+        # other inside is below it (ties: the lowest j).
+        n = self._regions - 1
+        inside = [Signal(name=f"inside{j}") for j in range(n)]
+        for j in range(n):
+            m.d.comb += inside[j].eq((b[j] > p) & (b[j] < beat_end))
+        nearest = []
+        for j in range(n):
+            sel = inside[j]
+            for i in range(n):
+                if i != j:
+                    closer = (b[j] < b[i]) if i < j else (b[j] <= b[i])
+                    sel = sel & (~inside[i] | closer)
+            nearest.append(sel)
+        cut = Cat(*nearest).any()   # the piece ends at a boundary, not at the beat's end
+        count = Signal(5)           # the piece's octets: to its boundary, or to the beat's end
+        choice = cnt - sub
+        for j in range(n):
+            choice = Mux(nearest[j], (b[j] - p)[:5], choice)
+        m.d.comb += count.eq(choice)
         region = Const(0, self._cls_bits)
-        nxt = beat_end              # the first boundary past p, capped at the beat's end
-        for j in reversed(range(self._regions - 1)):
-            above = b[j] > p
-            nxt = Mux(above & (b[j] < nxt), b[j], nxt)
-        for j in range(self._regions - 1):
+        for j in range(n):
             region = region + (b[j] <= p)
-        end = Signal(lb + 1)
-        m.d.comb += end.eq(nxt)
-        done = end == beat_end      # this piece ends the beat
+        done = ~cut                 # this piece ends the beat
         o = self.o.payload
         m.d.comb += [
             self.o.valid.eq(self.i.valid & self.d.valid),
             o.data.eq(self.i.payload.data >> Cat(Const(0, 3), sub)),
-            o.count.eq(end - p),
+            o.count.eq(count),
             o.cls.eq(region),
             o.last.eq(self.i.payload.last & done),
             o.user.eq(self.i.payload.user),
@@ -113,10 +131,11 @@ class Segmenter(wiring.Component):
             self.d.ready.eq(self.o.ready & self.i.valid & done & self.i.payload.last),
         ]
         with m.If(self.o.valid & self.o.ready):
+            m.d.sync += p.eq(p + count)
             with m.If(~done):
-                m.d.sync += sub.eq(end - pos)
+                m.d.sync += sub.eq(sub + count)
             with m.Elif(self.i.payload.last):
-                m.d.sync += [pos.eq(0), sub.eq(0)]
+                m.d.sync += [pos.eq(0), sub.eq(0), p.eq(0)]
             with m.Else():
                 m.d.sync += [pos.eq(beat_end), sub.eq(0)]
         return m

@@ -24,7 +24,8 @@ def random_case(rng: random.Random, full: bool = False):
     """A frame, its boundaries and its beat sizes (``full``: every beat full but the last)."""
     n = rng.choice([0, 1, 15, 16, 17, rng.randrange(200)])
     frame = rng.randbytes(n)
-    bounds = sorted(rng.choice([0, n, rng.randrange(n + 1)]) for _ in range(REGIONS - 1))
+    shared = rng.randrange(n + 1)   # a position two boundaries may share: an empty region inside a beat
+    bounds = sorted(rng.choice([0, n, shared, rng.randrange(n + 1)]) for _ in range(REGIONS - 1))
     sizes, left = [], n
     while left:   # beat sizes: mostly full, some partial or null anywhere
         k = 16 if full else rng.choice([16, 16, 16, rng.randrange(17), 0])
