@@ -58,10 +58,9 @@ ShiftRows, MixColumns and AddRoundKey are written as 128-bit wirings and XORs, a
 values used more than once are named signals, which keeps the Verilog small.
 
 Block-RAM S-boxes (``sbox="bram"``, for builds with block RAM to spare): the data
-path's 224 S-boxes become synchronous read ports of ROMs of two ports each, marked
-``ram_style``/``rom_style`` = ``block`` (one dual-port block RAM each: 112 RAMB18 on a
-7-series, 112 DP16KD on an ECP5 a pipeline); the 52 (56) key-schedule S-boxes stay in
-LUTs. A round is then two registers: the block RAM's own read register (its address the
+path's 224 S-boxes and the key schedule's 52 (56) become synchronous read ports of
+ROMs of two ports each, marked ``ram_style``/``rom_style`` = ``block`` (one dual-port
+block RAM each: 138 (140) RAMB18 on a 7-series, as many DP16KD on an ECP5, a pipeline). A round is then two registers: the block RAM's own read register (its address the
 previous round's result) and one register after the RAM's output (a tool may merge it
 into the RAM as its output register, which an ECP5 DP16KD needs for a short
 clock-to-out); ShiftRows, MixColumns and AddRoundKey of round r run in the cycle after,
@@ -182,7 +181,7 @@ class Aes(wiring.Component):
     ``int`` width or a ``data.StructLayout``); it leaves with its block, unchanged.
     ``key_sizes``: ``(256,)`` (default) or ``(128, 256)``; the latter adds the input field
     ``k128`` and the AES-128 key schedule beside the AES-256 one.
-    ``sbox``: ``"lut"`` (default) or ``"bram"``: the data path's 224 S-boxes as
+    ``sbox``: ``"lut"`` (default) or ``"bram"``: the 276 (280) S-boxes as
     synchronous reads of ROMs marked for block RAM (see module docstring); same ports,
     latency and rate.
     """
@@ -207,17 +206,6 @@ class Aes(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # one ROM, one asynchronous read port per S-box: one table in the Verilog
-        # (marked for logic: its outputs are registered, and a tool that merged those
-        # registers into the read ports would otherwise try a block RAM of 200-odd ports)
-        m.submodules.sbox = rom = Memory(shape=8, depth=256, init=SBOX,
-                                         attrs={"ram_style": "logic", "rom_style": "logic"})
-
-        def sub(octet):
-            port = rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(octet)
-            return port.data
-
         # credits: blocks accepted and not yet taken from o (in the pipeline or the FIFO)
         m.submodules.out = oq = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=OUT_DEPTH)
         inside = Signal(range(OUT_DEPTH + 1))
@@ -231,7 +219,7 @@ class Aes(wiring.Component):
         key, block = _reg(m, p.key, "key_in"), _reg(m, p.block, "block_in")
         k128 = _reg(m, p.k128, "k128_in") if self._aes128 else Const(0, 1)
         rounds = self._bram_rounds if self._sbox == "bram" else self._lut_rounds
-        state, valid, user = rounds(m, sub, key, block, k128, valid, user)
+        state, valid, user = rounds(m, key, block, k128, valid, user)
 
         m.d.comb += [
             oq.w_en.eq(valid),             # never full: the credits count its entries
@@ -247,11 +235,22 @@ class Aes(wiring.Component):
         return (_reg(m, valid, f"valid_{name}", reset=True), _reg(m, user, f"user_{name}", self._user_shape),
                 _reg(m, k128, f"k128_{name}") if self._aes128 else k128)
 
-    def _lut_rounds(self, m, sub, key, block, k128, valid, user):
+    def _lut_rounds(self, m, key, block, k128, valid, user):
         """Round r in two stages, each ending in a register: ``sb{r}`` = SubBytes (asynchronous
         S-box reads), then ``state{r}`` = ShiftRows, MixColumns (not in round 14) and
         AddRoundKey with round r's key from :meth:`_schedule`. Returns the final (state,
         valid, user): state behind one 2:1 mux with AES-128 built in, valid and user registered."""
+        # one ROM, one asynchronous read port per S-box: one table in the Verilog
+        # (marked for logic: its outputs are registered, and a tool that merged those
+        # registers into the read ports would otherwise try a block RAM of 200-odd ports)
+        m.submodules.sbox = rom = Memory(shape=8, depth=256, init=SBOX,
+                                         attrs={"ram_style": "logic", "rom_style": "logic"})
+
+        def sub(octet):
+            port = rom.read_port(domain="comb")
+            m.d.comb += port.addr.eq(octet)
+            return port.data
+
         rks = self._schedule(m, sub, key, k128)
         state = _reg(m, block ^ key[128:], "state0")      # the initial AddRoundKey
         valid, user, k128 = self._stage(m, "s0", valid, user, k128)
@@ -268,13 +267,14 @@ class Aes(wiring.Component):
             state = Mux(k128, _delay(m, final, 2 * (ROUNDS - ROUNDS_128) + 1, "done"), state)
         return state, valid, user
 
-    def _bram_rounds(self, m, sub, key, block, k128, valid, user):
+    def _bram_rounds(self, m, key, block, k128, valid, user):
         """Round r in two registers: the block RAM's read register (``sb`` read with the
         address ``x{r-1}``) and ``sb{r}``, one register after the RAM's output (which a
         synthesis tool may merge into the RAM as its output register); ShiftRows, MixColumns
         and AddRoundKey of round r run in the cycle after, from ``sb{r}`` straight into the
-        address of round r + 1. The key schedule (S-boxes in LUTs) runs one cycle later than
-        in the LUT build, the key registered once more beside ``state0``. Returns the final
+        address of round r + 1. The key schedule runs one cycle later than in the LUT build,
+        the key registered once more beside ``state0``; its SubWord reads block RAMs too
+        (the RAM's read register is SubWord's register). Returns the final
         (state, valid, user): state combinational from ``sb14`` (one XOR, and a 2:1 mux with
         AES-128 built in), valid and user registered."""
         roms = []       # one ROM per two read ports: one dual-port block RAM each
@@ -289,7 +289,8 @@ class Aes(wiring.Component):
             return port.data
 
         x = _reg(m, block ^ key[128:], "state0")          # the initial AddRoundKey
-        rks = self._schedule(m, sub, _reg(m, key, "key0"), _reg(m, k128, "k128_key0") if self._aes128 else k128)
+        rks = self._schedule(m, sub_sync, _reg(m, key, "key0"), _reg(m, k128, "k128_key0") if self._aes128 else k128,
+                             sync=True)
         valid, user, k128 = self._stage(m, "s0", valid, user, k128)
         final = None
         for r in range(1, ROUNDS + 1):
@@ -305,7 +306,7 @@ class Aes(wiring.Component):
             x = Mux(k128, _delay(m, final, 2 * (ROUNDS - ROUNDS_128), "done"), x)
         return x, valid, user
 
-    def _schedule(self, m, sub, key, k128):
+    def _schedule(self, m, sub, key, k128, sync=False):
         """The round keys of the 256-bit ``key`` register (with AES-128 built in and
         ``k128`` set, the 16-octet key in ``key[255:128]``), two stages a round as the data:
         for round r + 1, SubWord of the last word of round r's window and the prefix XORs
@@ -314,7 +315,8 @@ class Aes(wiring.Component):
         Round r's key is in a register from the start of the second cycle after the one in
         which ``key`` is read for round 1 plus 2(r - 1): the second stage of data round r in
         the LUT build, where the data reads ``key`` in the same cycle. Returns the 14
-        round-key registers (128 bits each, rounds 1-14)."""
+        round-key registers (128 bits each, rounds 1-14). ``sync``: ``sub`` is a synchronous
+        read (a block RAM's read register is SubWord's register)."""
         # the window of round 1's expansion: AES-128 w[0..3] in both halves, AES-256 w[0..7]
         window = Cat(Mux(k128, key[128:], key[:128]), key[128:]) if self._aes128 else key
         rks = []
@@ -328,7 +330,8 @@ class Aes(wiring.Component):
                 prefix = []
                 for b in base:      # base[0] ^ .. ^ base[j]
                     prefix.append(b if not prefix else prefix[-1] ^ b)
-                s = _reg(m, _join([sub(o) for o in _octets(window[:32], 4)]), f"subword{r}")
+                s = _join([sub(o) for o in _octets(window[:32], 4)])
+                s = _wire(m, s, f"subword{r}") if sync else _reg(m, s, f"subword{r}")
                 p = _reg(m, Cat(*reversed(prefix)), f"prefix{r}")
                 kept = _reg(m, window if r == 1 else window[:128], f"kept{r}")
                 k128 = _reg(m, k128, f"k128_b{r}") if self._aes128 else k128

@@ -97,13 +97,14 @@ class Stats(wiring.Component):
         return m
 
 
-def wire_stats(m, top, fire_in, egress, key_refused=0, ctx_refused=0) -> Stats:
-    """A :class:`Stats` in ``m`` counting ``top.s`` (``fire_in``: a beat is taken) and the
-    frames ``egress`` (:class:`hw.datapath.Egress`) finishes, read on ``top.stat_addr``."""
+def wire_stats(m, top, ins, egress, key_refused=0, ctx_refused=0) -> Stats:
+    """A :class:`Stats` in ``m`` counting the beats of ``ins`` (the frame stream past the
+    top's ingress register slice) and the frames ``egress`` (:class:`hw.datapath.Egress`)
+    finishes, read on ``top.stat_addr``."""
     m.submodules.stats = stats = Stats()
-    s = top.s.payload
+    s = ins.payload
     m.d.comb += [
-        stats.in_fire.eq(fire_in), stats.in_octets.eq(keep_count(s.keep)), stats.in_last.eq(s.last),
+        stats.in_fire.eq(ins.valid & ins.ready), stats.in_octets.eq(keep_count(s.keep)), stats.in_last.eq(s.last),
         stats.out_done.eq(egress.done), stats.out_code.eq(egress.code), stats.out_octets.eq(egress.octets_out),
         stats.key_refused.eq(key_refused), stats.ctx_refused.eq(ctx_refused),
         stats.stat_addr.eq(top.stat_addr), top.stat_data.eq(stats.stat_data),

@@ -230,40 +230,55 @@ def gated(m, outer, inner, open_):
                  inner.payload.eq(outer.payload)]
 
 
+def _ingress_slice(m, s, hold):
+    """The top's frame port ``s`` through a :class:`hw.pipe.RegisterSlice` (nothing the
+    ingress computes hangs on the port's wires); a frame's first beat is held at the port
+    while ``hold`` (:func:`write_barrier` counts frames as they pass the port). Returns
+    the slice's output stream."""
+    m.submodules.ingress = sl = RegisterSlice(s.payload.shape())
+    m.d.comb += [sl.i.valid.eq(s.valid & ~hold), s.ready.eq(sl.i.ready & ~hold), sl.i.payload.eq(s.payload)]
+    return sl.o
+
+
 def receive_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
-    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O) through
-    :func:`trim` into a frame store ``frames`` (a null last beat folded into the beat
+    """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O), past a register
+    slice (:func:`_ingress_slice`), through :func:`trim` into a frame store ``frames`` (a null last beat folded into the beat
     before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
     (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
     two free places, or while ``hold`` (:func:`write_barrier`). Returns (frames, cap,
-    fire_in, ended): ``ended``, the code (TOO_LONG, BAD_FRAMING or 0) of the frame
+    ins, ended): ``ins``, the stream past the slice (its transfers are the beats taken);
+    ``ended``, the code (TOO_LONG, BAD_FRAMING or 0) of the frame
     ``cap`` is done with."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
     m.submodules.cap = cap = HeaderCapture(LEN)
     m.submodules.fold = fold = TailFold()
+    s = _ingress_slice(m, s, hold)
     fire_in = s.valid & s.ready
     store, keep, last, code = trim(m, s, fire_in, max_frame)
     ended = Signal(5)
     with m.If(fire_in & store & last):
         m.d.sync += ended.eq(code)
     m.d.comb += [
-        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1) & ~hold),
+        s.ready.eq(fold.i.ready & (descs.w_level < descs.depth - 1)),
         fold.i.valid.eq(fire_in & store),
         fold.i.payload.eq(Cat(s.payload.data, keep, last)),
         frames.w_en.eq(fold.o.valid), fold.o.ready.eq(frames.w_rdy), frames.w_data.eq(fold.o.payload),
         cap.fire.eq(fire_in & store), cap.data.eq(s.payload.data), cap.keep.eq(keep),
         cap.last.eq(last), cap.offset.eq(s.payload.user.offset),
     ]
-    return frames, cap, fire_in, ended
+    return frames, cap, s, ended
 
 
 def send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
-    """Ingress of a send top: the beats of ``s`` through :func:`trim` into a frame store
+    """Ingress of a send top: the beats of ``s``, past a register slice
+    (:func:`_ingress_slice`), through :func:`trim` into a frame store
     ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
-    stored beat; ``s`` waits while ``hold``. Returns (frames, fire_in, side, n, code): the frame's ``user`` (from its
+    stored beat; ``s`` waits while ``hold``. Returns (frames, ins, side, n, code): the stream past the
+    slice (its transfers are the beats taken), the frame's ``user`` (from its
     first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
     of a frame this beat ends."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
+    s = _ingress_slice(m, s, hold)
     fire_in = s.valid & s.ready
     store, keep, last, code = trim(m, s, fire_in, max_frame)
     first = Signal(init=1)
@@ -273,14 +288,14 @@ def send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
     n_now = Mux(first, 0, n) + keep_count(keep)
     m.d.comb += [
         side.eq(Mux(first, s.payload.user, held)),
-        s.ready.eq(frames.w_rdy & descs.w_rdy & ~hold),
+        s.ready.eq(frames.w_rdy & descs.w_rdy),
         frames.w_en.eq(fire_in & store),
         frames.w_data.eq(Cat(s.payload.data, keep, last)),
         descs.w_en.eq(fire_in & store & last),
     ]
     with m.If(fire_in):
         m.d.sync += [first.eq(s.payload.last), n.eq(n_now), held.eq(side)]
-    return frames, fire_in, side, n_now, code
+    return frames, s, side, n_now, code
 
 
 def refused_cut(o, n):

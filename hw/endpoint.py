@@ -138,7 +138,7 @@ class Decap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=Desc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr])
-        frames, cap, fire_in, ended = receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
+        frames, cap, ins, ended = receive_ingress(m, self.s, depth, self._max_frame, descs, hold)
         m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(eesp_check(m, cap, ended))]
 
         # ---- key lookup (rules 11, 12), then the KDF -------------------------------------
@@ -162,7 +162,7 @@ class Decap(wiring.Component):
         ready, egress = open_frames(m, self, frames, opened, kdf.o.valid, depth, MetaUser if self._meta else OutUser,
                                     sbox=self._sbox)
         m.d.comb += kdf.o.ready.eq(ready)
-        wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
+        wire_stats(m, self, ins, egress, key_refused=keys.refused)
         return m
 
 
@@ -263,7 +263,7 @@ class Encap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=EDesc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.ctxwr])
-        frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        frames, ins, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         m.d.comb += descs.w_data.eq(eesp_send_fields(m, self._contexts, side, n_now, ended, self._chained))
         ctxs = eesp_contexts(m, self, self._groups, self._contexts)
 
@@ -293,7 +293,7 @@ class Encap(wiring.Component):
         sealed = eesp_seal_job(m, j.d, j.s, j.code, kdf.o.payload.dk, kdf.o.payload.h)
         ready, egress = seal_frames(m, self, frames, sealed, kdf.o.valid, sbox=self._sbox)
         m.d.comb += kdf.o.ready.eq(ready)
-        wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
+        wire_stats(m, self, ins, egress, key_refused=keys.refused, ctx_refused=ctx_refused)
         return m
 
 

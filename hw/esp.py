@@ -170,7 +170,7 @@ class EspDecap(wiring.Component):
 
         # ---- ingress: store the frame, capture SPI, SN and IV --------------------------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, cap, ins, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cap.at), desc_in.n.eq(cap.length), desc_in.hdr.eq(cap.hdr[:8 * HDR]),
@@ -303,7 +303,7 @@ class EspDecap(wiring.Component):
             egress.drop_bad.eq(self.drop_bad | (v.code == Code.ESP_DUMMY.value)),
         ]
         wiring.connect(m, egress.m, wiring.flipped(self.m))
-        wire_stats(m, self, fire_in, egress, ctx_refused=self.sawr.valid & refuse)
+        wire_stats(m, self, ins, egress, ctx_refused=self.sawr.valid & refuse)
         return m
 
 
@@ -396,7 +396,7 @@ class EspEncap(wiring.Component):
 
         # ---- ingress: store the frame; its length and sideband go to a descriptor ---------
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=Desc.size, depth=8)
-        frames, fire_in, cur, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs)
+        frames, ins, cur, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs)
         desc_in = Signal(Desc)
         m.d.comb += [
             desc_in.o.eq(cur.offset), desc_in.n.eq(n_now), desc_in.sa.eq(cur.sa), desc_in.nh.eq(cur.next_header),
@@ -488,5 +488,5 @@ class EspEncap(wiring.Component):
                              sas[w.index].salt.eq(w.salt), sas[w.index].esn.eq(w.esn), sns[w.index].eq(w.next_sn)]
             with m.Else():      # cleared: key, salt and SN kept for the check above
                 m.d.sync += sas[w.index].valid.eq(0)
-        wire_stats(m, self, fire_in, egress, ctx_refused=self.sawr.valid & refuse)
+        wire_stats(m, self, ins, egress, ctx_refused=self.sawr.valid & refuse)
         return m

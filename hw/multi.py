@@ -89,13 +89,13 @@ class MultiDecap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=MultiDesc.size, depth=8)
         m.submodules.keys = keys = KeyTable(self._groups, tag_shape=MultiDesc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready, [self.wr, self.mkwr])
-        frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        frames, cap, ins, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         first = Signal(init=1)          # the next beat starts a frame
         profile = Signal()              # the profile of the frame being received
-        with m.If(fire_in):
-            m.d.sync += first.eq(self.s.payload.last)
+        with m.If(ins.valid & ins.ready):
+            m.d.sync += first.eq(ins.payload.last)
             with m.If(first):
-                m.d.sync += profile.eq(self.s.payload.user.profile)
+                m.d.sync += profile.eq(ins.payload.user.profile)
         desc_in = Signal(MultiDesc)
         eesp_in, psp_in = eesp_check(m, cap, ended), psp_check(m, cap, ended)
         m.d.comb += desc_in.profile.eq(profile)
@@ -141,7 +141,7 @@ class MultiDecap(wiring.Component):
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, NextHeaderUser,
                                     key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
-        wire_stats(m, self, fire_in, egress, key_refused=keys.refused)
+        wire_stats(m, self, ins, egress, key_refused=keys.refused)
         return m
 
 
@@ -206,7 +206,7 @@ class MultiEncap(wiring.Component):
         m.submodules.keys = keys = KeyTable(G, tag_shape=MDesc)
         open_, hold = write_barrier(m, self.s, keys.r.valid & keys.r.ready,
                                     [self.wr, self.ctxwr, self.mkwr, self.sawr])
-        frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        frames, ins, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         desc_in = Signal(MDesc)
         eesp_in = eesp_send_fields(m, C, side, n_now, ended, chained=False)
         psp_in = psp_send_fields(m, S, side, n_now, ended, chained=False)
@@ -261,5 +261,5 @@ class MultiEncap(wiring.Component):
         m.d.comb += cmac.o.ready.eq(ready)
         refused = Signal(2)         # both tables may refuse a write on one cycle
         m.d.comb += refused.eq(ctx_refused + sa_refused)
-        wire_stats(m, self, fire_in, egress, key_refused=keys.refused, ctx_refused=refused)
+        wire_stats(m, self, ins, egress, key_refused=keys.refused, ctx_refused=refused)
         return m

@@ -193,7 +193,7 @@ class PspDecap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=PspDesc.size, depth=8)
         m.submodules.cmac = cmac = Cmac2(tag_width=PspDesc.size, key_sizes=(128, 256), sbox=self._sbox)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr])
-        frames, cap, fire_in, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        frames, cap, ins, ended = receive_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         phases = psp_master_keys(m, self.mkwr, open_)
         m.d.comb += [descs.w_en.eq(cap.done), descs.w_data.eq(psp_check(m, cap, ended))]
 
@@ -210,7 +210,7 @@ class PspDecap(wiring.Component):
         ready, egress = open_frames(m, self, frames, opened, cmac.o.valid, self._depth, self._user,
                                     key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
-        wire_stats(m, self, fire_in, egress)
+        wire_stats(m, self, ins, egress)
         return m
 
 
@@ -261,7 +261,7 @@ class PspEncap(wiring.Component):
         m.submodules.descs = descs = fifo.SyncFIFOBuffered(width=EDesc.size, depth=8)
         m.submodules.cmac = cmac = Cmac2(tag_width=Job.size, key_sizes=(128, 256), sbox=self._sbox)
         open_, hold = write_barrier(m, self.s, cmac.i.valid & cmac.i.ready, [self.mkwr, self.sawr])
-        frames, fire_in, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
+        frames, ins, side, n_now, ended = send_ingress(m, self.s, self._depth, self._max_frame, descs, hold)
         m.d.comb += descs.w_data.eq(psp_send_fields(m, self._sas, side, n_now, ended, self._chained))
         phases = psp_master_keys(m, self.mkwr, open_)
         sas = psp_sa_table(m, self, self._sas, phases, open_)
@@ -283,7 +283,7 @@ class PspEncap(wiring.Component):
         sealed = psp_seal_job(m, j.d, j.sa, j.co, j.code, r.t1, r.t2, r.h)
         ready, egress = seal_frames(m, self, frames, sealed, cmac.o.valid, key_sizes=(128, 256), sbox=self._sbox)
         m.d.comb += cmac.o.ready.eq(ready)
-        wire_stats(m, self, fire_in, egress, ctx_refused=sa_refused)
+        wire_stats(m, self, ins, egress, ctx_refused=sa_refused)
         return m
 
 
