@@ -472,6 +472,8 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,), sbox="lut"):
     m.submodules.seg = seg = Segmenter(2, user_shape=1, len_bits=LEN)
     m.submodules.ins = ins = Inserter(1, user_shape=1, cls_bits=1, max_len=SEAL_HEADER)
     m.submodules.pack = pack = Packer(user_shape=1, cls_bits=1)
+    m.submodules.icut = icut = RegisterSlice(pack.i.payload.shape())
+    wiring.connect(m, icut.o, pack.i)
     m.submodules.skid = skid = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=4)
     m.submodules.recut = recut = RegionPacker(3, len_bits=LEN)
     m.submodules.gcm = gcm = Gcm(side_width=1, key_sizes=key_sizes, h_in_ctx=True, sbox=sbox)
@@ -479,9 +481,10 @@ def seal_frames(m, top, frames, job, job_valid, key_sizes=(256,), sbox="lut"):
     wiring.connect(m, seg.o, ins.i)
     m.d.comb += [
         ins.h.valid.eq(hdrq.r_rdy), hdrq.r_en.eq(ins.h.ready), ins.h.payload.eq(hdrq.r_data),
-        pack.i.valid.eq(ins.o.valid), ins.o.ready.eq(pack.i.ready),
-        pack.i.payload.data.eq(ins.o.payload.data), pack.i.payload.count.eq(ins.o.payload.count),
-        pack.i.payload.last.eq(ins.o.payload.last),     # one class: full beats but the last
+        # a register slice between the cut and insert and the pack (not one path)
+        icut.i.valid.eq(ins.o.valid), ins.o.ready.eq(icut.i.ready),
+        icut.i.payload.data.eq(ins.o.payload.data), icut.i.payload.count.eq(ins.o.payload.count),
+        icut.i.payload.last.eq(ins.o.payload.last),     # one class: full beats but the last
         # a skid buffer: the packer absorbs a piece without a beat out, the re-cutter sends
         # a beat without one in; each keeps its own pace instead of adding the other's stalls
         skid.w_en.eq(pack.o.valid), pack.o.ready.eq(skid.w_rdy),

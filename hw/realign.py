@@ -63,6 +63,21 @@ def keep_count(keep):
     return count
 
 
+def _nearest_inside(b, inside) -> list:
+    """Per boundary j of ``b``: whether it is the nearest of the boundaries ``inside``
+    (flags, one per boundary), i.e. inside and no other inside one below it (ties: the
+    lowest j). Pairwise compares of the boundaries, side by side, no compare-mux chain."""
+    n = len(inside)
+    out = []
+    for j in range(n):
+        sel = inside[j]
+        for i in range(n):
+            if i != j:
+                sel = sel & (~inside[i] | ((b[j] < b[i]) if i < j else (b[j] <= b[i])))
+        out.append(sel)
+    return out
+
+
 class Segmenter(wiring.Component):
     """Cuts frames into pieces at per-frame octet positions (see module docstring).
 
@@ -93,22 +108,13 @@ class Segmenter(wiring.Component):
         m.d.comb += cnt.eq(keep_count(self.i.payload.keep))
         beat_end = Signal(lb + 1)
         m.d.comb += beat_end.eq(pos + cnt)
-        # The piece ends at the nearest boundary inside (p, beat_end), else at beat_end.
-        # Every compare is against registers or beat_end, side by side (no chain of
-        # compare-then-mux): boundary j is inside, and is the nearest one inside if no
-        # other inside is below it (ties: the lowest j).
+        # The piece ends at the nearest boundary inside (p, beat_end), else at beat_end
+        # (every compare against registers or beat_end, side by side).
         n = self._regions - 1
         inside = [Signal(name=f"inside{j}") for j in range(n)]
         for j in range(n):
             m.d.comb += inside[j].eq((b[j] > p) & (b[j] < beat_end))
-        nearest = []
-        for j in range(n):
-            sel = inside[j]
-            for i in range(n):
-                if i != j:
-                    closer = (b[j] < b[i]) if i < j else (b[j] <= b[i])
-                    sel = sel & (~inside[i] | closer)
-            nearest.append(sel)
+        nearest = _nearest_inside(b, inside)
         cut = Cat(*nearest).any()   # the piece ends at a boundary, not at the beat's end
         count = Signal(5)           # the piece's octets: to its boundary, or to the beat's end
         choice = cnt - sub
@@ -294,15 +300,19 @@ class RegionPacker(wiring.Component):
         tail = Signal()             # those are the frame's last octets (its last beat is in)
         q = Signal(self._len_bits)  # frame position of rest's lane 0: the next octet out
         b, ib, o = self.d.payload, self.i.payload, self.o.payload
-        nxt = Signal(self._len_bits + 1)    # the first boundary past q, capped at q + 16
+        # the first boundary past q, capped at q + 16 (the nearest inside (q, q + 16))
+        n = self._regions - 1
+        ahead = [Signal(self._len_bits, name=f"ahead{j}") for j in range(n)]     # b[j] - q
+        inside = [Signal(name=f"inside{j}") for j in range(n)]
+        for j in range(n):
+            m.d.comb += [ahead[j].eq(b[j] - q), inside[j].eq((b[j] > q) & (ahead[j] < 16))]
+        choice = Const(16, 5)
         region = Const(0, self._cls_bits)
-        cap = q + 16
-        for j in range(self._regions - 1):
-            cap = Mux((b[j] > q) & (b[j] < cap), b[j], cap)
+        for j, sel in enumerate(_nearest_inside(b, inside)):
+            choice = Mux(sel, ahead[j][:5], choice)
             region = region + (b[j] <= q)
-        m.d.comb += nxt.eq(cap)
         need = Signal(5)            # octets the next beat of this region takes: 1..16
-        m.d.comb += need.eq(nxt - q)
+        m.d.comb += need.eq(choice)
         from_rest = tail | (need <= fill)   # the beat needs no new input octet
         total = fill + keep_count(ib.keep)
         ends = ib.last & (total <= need)    # the frame's rest and this input beat end here
