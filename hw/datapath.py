@@ -347,7 +347,11 @@ def beats_to_gcm(m, beats, gcm, ctxq, kinds, decrypt):
     """Beats of class ``cls`` (GCM kind ``kinds[cls]``, or ``cls`` itself if ``kinds`` is
     None) into the GCM; its context from ``ctxq``: ``Cat(nonce (96), h (128), key (256),
     k128 (1))``, ``h`` only where the GCM takes its hash key with the context and ``k128``
-    only where it has AES-128 built in."""
+    only where it has AES-128 built in. The beats pass a register slice on the way (the
+    realignment's compares and the GCM's issue are not one path)."""
+    m.submodules.gcm_in = sl = RegisterSlice(beats.payload.shape())
+    wiring.connect(m, beats, sl.i)
+    beats = sl.o
     b = beats.payload
     kind = b.cls if kinds is None else Array([k.value for k in kinds])[b.cls]
     fields, at = dict(iter(gcm.ctx.payload.shape())), 0
