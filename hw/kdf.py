@@ -17,9 +17,10 @@ Two components:
 
 Throughput: one request every 4 cycles (4 AES slots each) when ``o`` is always ready;
 issue priority is H > second block > first block > new request, so a key never waits
-behind newer ones. Latency: 103 cycles from the request's transfer to the key's transfer
+behind newer ones. Latency: 105 cycles from the request's transfer to the key's transfer
 when ``o`` is ready (three AES passes of 32 cycles, the queues between them and the
-output FIFO; measured by tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
+output FIFO, and the register slices at the heads of the queues; measured by
+tb/kdf_tb.py into ``results/kdf_<simulator>.txt``).
 Backpressure: at most ``depth`` requests are in flight (default 64, above the ~105-cycle
 round trip / 4 = 27 needed on average (32 measured 4.11 cycles a key): with fewer credits, admission stalls in convoys
 and the rate drops); their results always fit the internal FIFOs, so the AES pipeline
@@ -38,6 +39,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .aes import Aes, check_key_sizes
+from .pipe import RegisterSlice
 
 __all__ = ["Cmac2", "KdfEngine", "dbl", "fixed_block"]
 
@@ -52,6 +54,14 @@ def fixed_block(i: int, kind, ident, epoch):
     id8 = Mux(kind, ident, Cat(ident[:32], Const(0, 32)))
     label = Cat(Const(0x30, 8) | kind, Const(0x45, 8))  # "E0" / "E1", first octet high
     return Cat(Const(256, 16), epoch, id8, Const(0, 8), label, Const(i, 8))
+
+
+def _head(m, name: str, q):
+    """The head of FIFO ``q`` as a stream out of a :class:`hw.pipe.RegisterSlice` named
+    ``name`` (``valid`` / ``payload`` / ``ready`` for ``r_rdy`` / ``r_data`` / ``r_en``)."""
+    m.submodules[name] = sl = RegisterSlice(q.width)
+    m.d.comb += [sl.i.valid.eq(q.r_rdy), sl.i.payload.eq(q.r_data), q.r_en.eq(sl.i.ready)]
+    return sl.o
 
 
 class Cmac2(wiring.Component):
@@ -104,17 +114,22 @@ class Cmac2(wiring.Component):
         # finished results; the request's user tag is read from ctx when H returns
         m.submodules.oq = oq = fifo.SyncFIFOBuffered(width=self.res_layout.size, depth=depth)
 
+        # the heads of lq and hq through register slices: the memories' read addresses
+        # come from flip-flops, not from a FIFO's block-RAM output (on an ECP5, a
+        # DP16KD's 5.6 ns clock-to-out, then the context memory, then the issue mux)
+        lqh = _head(m, "lq_head", lq)
+        hqh = _head(m, "hq_head", hq)
         admit_ptr = Signal(slot_bits)
         in_flight = Signal(range(depth + 1))
         second = Signal()  # T1 of the lq head issued, T2 next
-        lq_slot, lq_k1 = lq.r_data[:slot_bits], lq.r_data[slot_bits:]
-        hq_slot, hq_k128 = hq.r_data[:slot_bits], hq.r_data[slot_bits]
+        lq_slot, lq_k1 = lqh.payload[:slot_bits], lqh.payload[slot_bits:]
+        hq_slot, hq_k128 = hqh.payload[:slot_bits], hqh.payload[slot_bits]
         m.d.comb += [ctx_r.addr.eq(lq_slot), dk_issue.addr.eq(hq_slot)]
 
         # --- issue into the AES pipeline: H, second block, first block, new request ----
         req = self.i.payload
         admit = Signal()
-        with m.If(hq.r_rdy):
+        with m.If(hqh.valid):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.key.eq(dk_issue.data),
@@ -122,7 +137,7 @@ class Cmac2(wiring.Component):
                 aes.i.payload.user.slot.eq(hq_slot),
                 aes.i.payload.user.hk.eq(1),
                 *([aes.i.payload.k128.eq(hq_k128)] if k128_built else []),
-                hq.r_en.eq(aes.i.ready),
+                hqh.ready.eq(aes.i.ready),
             ]
         with m.Elif(second):
             m.d.comb += [
@@ -133,9 +148,9 @@ class Cmac2(wiring.Component):
                 aes.i.payload.user.h2.eq(1),
             ]
             with m.If(aes.i.ready):
-                m.d.comb += lq.r_en.eq(1)
+                m.d.comb += lqh.ready.eq(1)
                 m.d.sync += second.eq(0)
-        with m.Elif(lq.r_rdy):
+        with m.Elif(lqh.valid):
             m.d.comb += [
                 aes.i.valid.eq(1),
                 aes.i.payload.key.eq(ctx_r.data.key),
