@@ -9,8 +9,10 @@ from tb.designs import TOPS
 from tb.sim import ROOT, SIMULATORS, run
 
 #: random frames per run, and their largest payload: Verilator 0..1500 octets; Icarus
-#: (some 40x slower a cycle) 0..400, the same frame count and every check of the bench
-COUNTS = {"icarus": 200, "verilator": 2000}
+#: (some 40x slower a cycle) 0..400; every check of the bench under both (long random
+#: runs: ``make regress``; 1000 under Verilator since issue 15's register slices, the
+#: suite's budget)
+COUNTS = {"icarus": 200, "verilator": 1000}
 MAX_PAYLOAD = {"icarus": 400, "verilator": 1500}
 
 

@@ -20,7 +20,7 @@ BENCH_PACKETS = {"icarus": 6, "verilator": 24}
 #: the two-size build with its own hash-key pipeline (the ESP tops') under both
 #: simulators, and with H in the context (the EESP and PSP tops', whose KDF pipeline
 #: computes H) under Verilator; the AES-256-only build with H in the context runs, under
-#: both, inside every EESP top (2000 random frames a top under Verilator), not on its own
+#: both, inside every EESP top (1000 random frames a top under Verilator), not on its own
 BUILDS = [pytest.param((128, 256), False, s, id=f"aes128+256-{s}") for s in SIMULATORS]
 BUILDS.append(pytest.param((128, 256), True, "verilator", id="aes128+256-h_in_ctx-verilator"))
 
