@@ -325,11 +325,17 @@ class Trailer(wiring.Component):
         run_m1 = Signal(8)      # the same, without the previous beat's last octet
         prev = Signal(8)        # the previous beat's last octet
         v = [self.data[8 * k: 8 * k + 8] for k in range(16)]
+        # the run after lane k is v[k] or 0: v[k] if v[k] is 1, or if it is one more
+        # than the octet before it (the run before the beat for lane 0) and that octet's
+        # run is its value. The compares side by side, then a carry-like chain of 1-bit
+        # flags (not of 8-bit values through compares)
+        follows = [v[0] == run + 1] + [v[k] == v[k - 1] + 1 for k in range(1, 16)]
+        on = follows[0] | (v[0] == 1)
         runs = []
-        r = run
         for k in range(16):     # the run after lane k
-            r = Mux(v[k] == r + 1, v[k], Mux(v[k] == 1, 1, 0))[:8]
-            runs.append(r)
+            if k:
+                on = (v[k] == 1) | (follows[k] & on)
+            runs.append(Mux(on, v[k], 0))
         cnt = keep_count(self.keep)
         before = Array([run, *runs])    # before[i]: the run after the beat's first i octets
         end_run = Mux(cnt >= 2, before[(cnt - 2)[:4]], run_m1)
