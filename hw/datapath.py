@@ -242,8 +242,8 @@ def _ingress_slice(m, s, hold):
 
 def receive_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
     """Ingress of a receive top: the beats of ``s`` (``user.offset`` = O), past a register
-    slice (:func:`_ingress_slice`), through :func:`trim` into a frame store ``frames`` (a null last beat folded into the beat
-    before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
+    slice (:func:`_ingress_slice`), through :func:`trim` into a frame store ``frames`` (a
+    null last beat folded into the beat before), watched by a :class:`HeaderCapture` ``cap``. ``s`` waits unless ``descs``
     (written by the caller when ``cap.done``, the cycle after a frame's last beat) has
     two free places, or while ``hold`` (:func:`write_barrier`). Returns (frames, cap,
     ins, ended): ``ins``, the stream past the slice (its transfers are the beats taken);
@@ -273,8 +273,8 @@ def send_ingress(m, s, depth: int, max_frame: int, descs, hold=0):
     """Ingress of a send top: the beats of ``s``, past a register slice
     (:func:`_ingress_slice`), through :func:`trim` into a frame store
     ``frames``; ``descs`` is written (by the caller's ``w_data``) on each frame's last
-    stored beat; ``s`` waits while ``hold``. Returns (frames, ins, side, n, code): the stream past the
-    slice (its transfers are the beats taken), the frame's ``user`` (from its
+    stored beat; ``s`` waits while ``hold``. Returns (frames, ins, side, n, code): the
+    stream past the slice (its transfers are the beats taken), the frame's ``user`` (from its
     first beat), its octets up to this beat, and the code (TOO_LONG, BAD_FRAMING or 0)
     of a frame this beat ends."""
     m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=FrameBeat.size, depth=depth)
